@@ -48,7 +48,7 @@ class Problem:
 
 class ConfigError(Exception):
     def __init__(self, path: str, problems: list[Problem]):
-        self.path = path
+        self.prefix = path
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
@@ -132,7 +132,7 @@ class Section:
     """Reads one TOML table, collecting problems instead of stopping at the first."""
 
     def __init__(self, raw: Any, path: str, problems: list[Problem]):
-        self.path = path
+        self.prefix = path
         self.problems = problems
         self.seen: set[str] = set()
         if raw is None:
@@ -143,7 +143,7 @@ class Section:
         self.raw: dict[str, Any] = raw
 
     def key(self, name: str) -> str:
-        return f"{self.path}.{name}" if name else self.path
+        return f"{self.prefix}.{name}" if name else self.prefix
 
     def problem(self, name: str, message: str) -> None:
         self.problems.append(Problem(self.key(name), message))
@@ -168,13 +168,13 @@ class Section:
             return default
         return value
 
-    def str(self, name: str, default: str = "") -> str:
+    def text(self, name: str, default: str = "") -> str:
         return self._get(name, default, (str,), 'text in quotes, e.g. "example"')
 
-    def bool(self, name: str, default: bool) -> bool:
+    def flag(self, name: str, default: bool) -> bool:
         return self._get(name, default, (bool,), "true or false")
 
-    def int(self, name: str, default: int, minimum: int | None = None,
+    def integer(self, name: str, default: int, minimum: int | None = None,
             maximum: int | None = None) -> int:
         value = self._get(name, default, (int,), "a whole number")
         return self._range(name, value, default, minimum, maximum)
@@ -194,7 +194,7 @@ class Section:
         return value
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
-        value = self.str(name, default)
+        value = self.text(name, default)
         if value not in choices:
             options = ", ".join(f'"{c}"' for c in choices)
             self.problem(name, f'"{value}" is not one of the allowed values: {options}')
@@ -216,10 +216,10 @@ class Section:
         return tuple(out)
 
     def path(self, name: str, default: str) -> Path:
-        return Path(self.str(name, default))
+        return Path(self.text(name, default))
 
     def optional_path(self, name: str, default: str = "") -> Path | None:
-        value = self.str(name, default)
+        value = self.text(name, default)
         return Path(value) if value else None
 
     def size(self, name: str, default: str) -> int:
@@ -231,7 +231,7 @@ class Section:
             return parse_size(default)
 
     def hostport(self, name: str, default: str) -> tuple[str, int]:
-        value = self.str(name, default)
+        value = self.text(name, default)
         try:
             host, port = parse_hostport(value)
         except ValueError as e:
@@ -242,7 +242,7 @@ class Section:
         return host, port
 
     def next_hop(self, name: str, default: str) -> NextHop:
-        value = self.str(name, default)
+        value = self.text(name, default)
         try:
             return parse_next_hop(value)
         except ValueError as e:
@@ -363,10 +363,10 @@ def _parse_gateway(s: Section) -> GatewayConfig:
             s.problem(f"council_domains[{i}]", f'"{d}" is not a domain name')
     cfg = GatewayConfig(
         council_domains=domains,
-        hostname=s.str("hostname", "localhost") or "localhost",
+        hostname=s.text("hostname", "localhost") or "localhost",
         max_message_size=s.size("max_message_size", "25MiB"),
         audit_log=s.path("audit_log", "logs/audit.jsonl"),
-        max_connections=s.int("max_connections", 100, minimum=1),
+        max_connections=s.integer("max_connections", 100, minimum=1),
         command_timeout=s.number("command_timeout", 300.0, minimum=1),
         filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
@@ -401,9 +401,9 @@ def _parse_listener(s: Section, side: str) -> ListenerConfig:
             if side == "outbound" else ()
         ),
         users_file=s.optional_path("users_file", "config/users") if side == "outbound" else None,
-        deliver_user=s.str("deliver_user", ""),
+        deliver_user=s.text("deliver_user", ""),
         deliver_password_file=s.optional_path("deliver_password_file", ""),
-        deliver_tls_verify=s.bool("deliver_tls_verify", True),
+        deliver_tls_verify=s.flag("deliver_tls_verify", True),
         deliver_ca_file=s.optional_path("deliver_ca_file", ""),
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
     )
@@ -427,13 +427,13 @@ def _parse_tls(s: Section) -> TlsConfig:
 
 
 def _parse_quarantine(s: Section) -> QuarantineConfig:
-    digest_time = s.str("digest_time", "08:00")
+    digest_time = s.text("digest_time", "08:00")
     if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", digest_time):
         s.problem("digest_time", f'"{digest_time}" is not a time of day like "08:00"')
         digest_time = "08:00"
     cfg = QuarantineConfig(
         path=s.path("path", "quarantine"),
-        retention_days=s.int("retention_days", 30, minimum=1),
+        retention_days=s.integer("retention_days", 30, minimum=1),
         digest_to=s.str_list("digest_to", ()),
         digest_time=digest_time,
     )

@@ -1,0 +1,58 @@
+"""The ``council-gateway`` console script.
+
+Each sub-command lives in its own module under ``gateway.commands`` and exposes
+``add_parser(subparsers)``, which registers the command and sets ``func(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+
+import gateway.commands
+from gateway import __version__
+
+__all__ = ["main", "build_parser", "setup_logging"]
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+EXIT_CONFIG = 2
+
+
+def setup_logging(verbose: bool = False) -> None:
+    """Greppable lines on stderr: time, level, logger, then key=value words."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    # aiosmtpd logs every command at INFO; our own summary lines say what matters.
+    logging.getLogger("mail.log").setLevel(logging.WARNING if not verbose else logging.DEBUG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="council-gateway",
+        description="A mail gateway that enforces the council's mail policy.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for mod in sorted(pkgutil.iter_modules(gateway.commands.__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"gateway.commands.{mod.name}")
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_PROBLEM
+    setup_logging(args.verbose)
+    return int(args.func(args) or 0)

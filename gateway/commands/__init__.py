@@ -1,0 +1,1 @@
+"""Sub-commands of ``council-gateway``: one module each, with ``add_parser(subparsers)``."""

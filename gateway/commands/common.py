@@ -1,0 +1,37 @@
+"""Helpers shared by sub-commands (not a command itself)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from gateway.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+
+__all__ = ["add_config_option", "load_or_report", "add_parser"]
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """This module is not a command."""
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config", "-c", metavar="PATH", default=None,
+        help=f"the config file (default: {DEFAULT_CONFIG_PATH}, or the embedded default "
+             "when that does not exist)",
+    )
+
+
+def report_problems(err: ConfigError) -> None:
+    print(f"{err.path}: {len(err.problems)} problem(s) in the configuration:", file=sys.stderr)
+    for p in err.problems:
+        print(f"  - {p}", file=sys.stderr)
+
+
+def load_or_report(args: argparse.Namespace) -> Config | None:
+    """Load the config named by ``--config``; on problems print them and return None."""
+    try:
+        return load_config(args.config)
+    except ConfigError as err:
+        report_problems(err)
+        return None
