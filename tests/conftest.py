@@ -87,10 +87,10 @@ class SmtpSink:
             self._server.close()
             await self._server.wait_closed()
 
-    async def wait_for(self, n: int, timeout: float = 10.0) -> list[Received]:
+    async def wait_for(self, n: int, deadline: float = 10.0) -> list[Received]:
         """Wait until at least ``n`` messages arrived (a deadline, not a sleep)."""
         assert self.handler.arrived is not None
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             async with self.handler.arrived:
                 await self.handler.arrived.wait_for(lambda: len(self.messages) >= n)
         return self.messages
