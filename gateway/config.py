@@ -523,7 +523,9 @@ def find_line(text: str, key: str) -> int | None:
         if m:
             current = m.group(1).replace(" ", "")
             if current == ".".join(parts):
-                header_line = no
+                return no
+            if current == table and header_line is None:
+                header_line = no  # a missing key is pointed at its section
             continue
         if current == table and re.match(rf"^{re.escape(name)}\s*=", stripped):
             return no

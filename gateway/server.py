@@ -117,12 +117,22 @@ class GatewaySMTP(SMTP):
         if self._refused:
             return
         self.side_handler.gateway.protocols.discard(self)
+        self.side_handler.gateway.changed.set()
         session = self.session
         super().connection_lost(error)
         up = getattr(session, "upstream", None)
         if up is not None:
             session.upstream = None  # type: ignore[union-attr]
             self.side_handler.gateway.track(up.close())
+
+    @property
+    def in_transaction(self) -> bool:
+        return bool(self.envelope is not None and self.envelope.mail_from)
+
+    def close_idle(self, reply: bytes) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.write(reply)  # type: ignore[attr-defined]
+            self.transport.close()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
         # Let unparsable addresses through to the handler, which says what is wrong with them
@@ -236,6 +246,8 @@ class SideHandler:
                           address: str, mail_options: list[str]) -> str:
         conn_id.set(session.conn_id)  # type: ignore[attr-defined]
         await self._drop_upstream(session)
+        if self.gateway.stopping:
+            return "421 4.3.2 The gateway is shutting down; please try again later"
         if self.side == "outbound" and not self._may_submit(session):
             return "530 5.7.0 Please log in first (authentication required to send mail)"
         if address == "<>":
@@ -285,6 +297,7 @@ class SideHandler:
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         await self._drop_upstream(session)
+        self.gateway.changed.set()
         return "250 2.0.0 OK"
 
     async def _drop_upstream(self, session: Session) -> None:
@@ -305,8 +318,8 @@ class SideHandler:
         finally:
             gw.in_flight -= 1
             await self._drop_upstream(session)
-            if gw.in_flight == 0:
-                gw.idle.set()
+            envelope.mail_from = None  # the transaction is over (aiosmtpd resets it after us)
+            gw.changed.set()
 
     async def _process(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         started = time.monotonic()
@@ -448,8 +461,7 @@ class Gateway:
         self.ports: dict[str, int] = {}
         self.protocols: set[GatewaySMTP] = set()
         self.in_flight = 0
-        self.idle = asyncio.Event()
-        self.idle.set()
+        self.changed = asyncio.Event()  # set when a transaction ends or a connection closes
         self.stopping = False
         self.auth_failures: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -498,24 +510,32 @@ class Gateway:
             log.info("listening side=%s address=%s:%d next_hop=%s filters=%s", side, host,
                      self.ports[side], listener.deliver_to, ",".join(self.pipelines[side].names))
 
+    def _busy(self) -> list[GatewaySMTP]:
+        return [p for p in self.protocols if p.in_transaction]
+
     async def stop(self, grace: float | None = None) -> None:
-        """Stop accepting, let transactions in flight finish (bounded), then close."""
+        """Stop accepting; let transactions already begun finish (bounded); then close."""
         self.stopping = True
         for server in self.servers.values():
             server.close()
         grace = self.config.gateway.shutdown_grace if grace is None else grace
-        if self.in_flight:
-            log.info("waiting up to %.0fs for %d message(s) in flight", grace, self.in_flight)
-            try:
-                async with asyncio.timeout(grace):
-                    while self.in_flight:
-                        self.idle.clear()
-                        await self.idle.wait()
-            except TimeoutError:
-                log.warning("%d message(s) still in flight at shutdown", self.in_flight)
+        bye = b"421 4.3.2 The gateway is shutting down; please try again later\r\n"
+        try:
+            async with asyncio.timeout(grace):
+                while True:
+                    self.changed.clear()
+                    for proto in list(self.protocols):
+                        if not proto.in_transaction and not self.in_flight:
+                            proto.close_idle(bye)
+                    busy = self._busy()
+                    if not busy and not self.in_flight:
+                        break
+                    log.info("waiting for %d transaction(s) to finish", len(busy))
+                    await self.changed.wait()
+        except TimeoutError:
+            log.warning("%d transaction(s) cut off at shutdown", len(self._busy()))
         for proto in list(self.protocols):
-            if proto.transport is not None:
-                proto.transport.close()
+            proto.close_idle(bye)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=grace or 1)
         for server in self.servers.values():

@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config, ConfigError, load_config
@@ -16,7 +17,7 @@ log = logging.getLogger("gateway.run")
 
 # Long-running jobs other modules start beside the listeners (quarantine purge, daily digest):
 # functions taking the live Gateway and running until cancelled.
-BACKGROUND_JOBS: list[Callable[[Gateway], Awaitable[None]]] = []
+BACKGROUND_JOBS: list[Callable[[Gateway], Coroutine[Any, Any, None]]] = []
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
