@@ -127,6 +127,11 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def start_gateway_process(conf: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config", str(conf)],
+                            stderr=subprocess.DEVNULL)
+
+
 async def wait_for_greeting(port: int, proc: subprocess.Popen[bytes], deadline: float) -> None:
     end = time.monotonic() + deadline
     while True:
@@ -159,7 +164,7 @@ async def measure(sink: RecordingSink, port: int, messages: list[bytes], connect
 
 async def main(args: argparse.Namespace) -> None:
     filters = [f.strip() for f in args.filters.split(",") if f.strip()]
-    extra = Path(args.extra_toml).read_text(encoding="utf-8") if args.extra_toml else ""
+    extra = args.extra_toml.read_text(encoding="utf-8") if args.extra_toml else ""
     sink = RecordingSink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: AioSMTP(sink, hostname="sink.test"),
@@ -180,8 +185,7 @@ async def main(args: argparse.Namespace) -> None:
             port = free_port()
             conf = root / "gateway.toml"
             conf.write_text(gateway_toml(root, sink_port, filters, port, extra), encoding="utf-8")
-            proc = subprocess.Popen([sys.executable, "-m", "gateway", "run", "--config",
-                                     str(conf)], stderr=subprocess.DEVNULL)
+            proc = start_gateway_process(conf)
             await wait_for_greeting(port, proc, 20)
         else:
             config: Config = parse_config(gateway_toml(root, sink_port, filters, 0, extra))
@@ -196,13 +200,13 @@ async def main(args: argparse.Namespace) -> None:
                 await gw.stop()
             if proc is not None:
                 proc.send_signal(signal.SIGTERM)
-                proc.wait(timeout=30)
+                await asyncio.to_thread(proc.wait, 30)
     server.close()
 
-    where = "own process" if args.gateway_process else "same process"
+    where = "its own process" if args.gateway_process else "this process"
     size = len(messages[0])
     print(f"messages: {args.messages} of {size} bytes over {args.connections} connections; "
-          f"filters: {','.join(filters) or '(none)'}; gateway in the {where}; "
+          f"filters: {','.join(filters) or '(none)'}; gateway in {where}; "
           f"{os.cpu_count()} CPUs")
     print(f"direct to sink:   {direct:8.1f} messages/s")
     print(f"through gateway:  {via:8.1f} messages/s")
@@ -217,7 +221,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--filters", default="trace",
                    help="comma-separated inbound filters for the gateway (trace)")
     p.add_argument("--size", type=int, default=4096, help="approximate body size in bytes (4096)")
-    p.add_argument("--extra-toml", help="TOML appended to the gateway config (filter sections)")
+    p.add_argument("--extra-toml", type=Path,
+                   help="TOML appended to the gateway config (filter sections)")
     p.add_argument("--gateway-process", action="store_true",
                    help="run the gateway as its own process (council-gateway run)")
     return p.parse_args(argv)
