@@ -335,7 +335,9 @@ class SideHandler:
                                hostname=config.gateway.hostname, protocol=protocol,
                                msg_id=msg_id, rcpt_tos=list(envelope.rcpt_tos),
                                when=now) + normalise_line_endings(raw)
-        login = session.login_data.decode("utf-8", "replace") if session.login_data else None
+        creds = session.auth_data
+        login = (creds.login.decode("utf-8", "replace")
+                 if session.authenticated and isinstance(creds, LoginPassword) else None)
         ctx = MessageContext(
             id=msg_id,
             direction=self.side,  # type: ignore[arg-type]
