@@ -257,10 +257,12 @@ class ClamdClient:
         self.chunk_size = chunk_size
         self._versions: dict[ClamdAddress, tuple[float, ClamdVersion]] = {}
 
-    async def scan(self, data: bytes | memoryview, *, timeout: float | None = None) -> ScanReply:
-        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``."""
+    async def scan(self, data: bytes | memoryview, *, budget: float | None = None) -> ScanReply:
+        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``.
+        ``budget`` (seconds) replaces the client's timeout for this one scan."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + (self.timeout if timeout is None else timeout)
+        seconds = self.timeout if budget is None else budget
+        deadline = loop.time() + seconds
         problems: list[str] = []
         for addr in self.addresses:
             if loop.time() >= deadline:
@@ -269,8 +271,7 @@ class ClamdClient:
                 async with asyncio.timeout_at(deadline):
                     raw = await _instream(addr, data, self.chunk_size)
             except TimeoutError:
-                problems.append(f"clamd at {addr} did not answer within "
-                                f"{self.timeout if timeout is None else timeout:g} seconds")
+                problems.append(f"clamd at {addr} did not answer within {seconds:g} seconds")
                 break
             except _Failed as e:
                 problems.append(str(e))
@@ -283,7 +284,7 @@ class ClamdClient:
         return ScanReply(Outcome.ERROR, detail="; ".join(problems) or "no time left to scan",
                          address=str(self.addresses[-1]))
 
-    async def version(self, address: str | None = None, *, timeout: float = 5.0
+    async def version(self, address: str | None = None, *, wait: float = 5.0
                       ) -> ClamdVersion | None:
         """The engine and signature version of the clamd at ``address`` (the first that answers
         when None); cached for a few minutes, None when no clamd answers."""
@@ -294,7 +295,7 @@ class ClamdClient:
             if cached and now - cached[0] < VERSION_CACHE_SECONDS:
                 return cached[1]
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait):
                     parsed = parse_version(await _command(addr, b"VERSION"))
             except (TimeoutError, _Failed):
                 continue
@@ -303,11 +304,11 @@ class ClamdClient:
                 return parsed
         return None
 
-    async def ping(self, *, timeout: float = 2.0) -> bool:
+    async def ping(self, *, wait: float = 2.0) -> bool:
         """True when one of the addresses answers PONG."""
         for addr in self.addresses:
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait):
                     if (await _command(addr, b"PING")).rstrip(b"\0\n") == b"PONG":
                         return True
             except (TimeoutError, _Failed):

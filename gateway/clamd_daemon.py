@@ -97,7 +97,7 @@ def render_conf(run_dir: Path, database_dir: Path, *, tcp_port: int, max_message
         stream_max=stream_max, scan_max=scan_max, max_message_size=str(max_message_size),
         user_line=user_line,
     )
-    return f"# Written by scripts/start-clamd from {template}; edit that file, not this one.\n" + text
+    return f"# Written by scripts/start-clamd from {template}; edit that, not this.\n" + text
 
 
 @dataclass(frozen=True)
