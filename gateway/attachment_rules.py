@@ -259,17 +259,19 @@ class _Walk:
             self.dangers.append(danger)
         return danger is not None
 
-    def file(self, name: str, content_type: str, data: bytes, shown: str, depth: int) -> None:
+    def file(self, name: str, content_type: str, data: bytes, shown: str, depth: int,
+             top: str = "") -> None:
+        """``shown``: how to name this file; ``top``: the attachment it came out of, if any."""
         rules = self.rules
         flagged = bool(name) and self.add(check_name(name, rules, shown))
         if rules.check_content and not flagged:
             flagged = self.add(check_content(name, content_type, data, rules, shown))
         if rules.look_inside_archives and _is_zip(data) and content_family(data) == "zip":
-            self.archive(shown, data, depth + 1)
+            self.archive(shown, data, depth + 1, top or shown)
         elif extension_of(name) == "eml" and depth < rules.max_depth:
             self.message(_parse(data), depth + 1)
 
-    def archive(self, shown: str, data: bytes, depth: int) -> None:
+    def archive(self, shown: str, data: bytes, depth: int, top: str) -> None:
         rules = self.rules
         if depth > rules.max_depth:
             self.add(Danger("archive-limits", shown,
@@ -301,7 +303,7 @@ class _Walk:
                                 f"the attachment {shown} is a password-protected archive, "
                                 "which cannot be checked for viruses"))
             for info in files:
-                inner = f"{display_name(info.filename)} (inside {shown})"
+                inner = f"{display_name(info.filename)} (inside {top})"
                 if self.add(check_name(info.filename, rules, inner)) or info in encrypted:
                     continue
                 want = info.file_size if info.file_size <= rules.max_archive_size else HEAD
@@ -323,7 +325,8 @@ class _Walk:
                                     f"the attachment {inner} is an archive too large to be "
                                     "checked"))
                     continue
-                self.file(info.filename, "application/octet-stream", content, inner, depth)
+                self.file(info.filename, "application/octet-stream", content, inner, depth,
+                          top)
 
     def message(self, msg: Message, depth: int) -> None:
         for part in msg.walk():

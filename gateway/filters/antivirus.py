@@ -12,7 +12,6 @@ pass: by default the sender is told to try again later (451 4.7.1).
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -22,10 +21,11 @@ from gateway.clamd import ClamdAddress, ClamdClient, Outcome, ScanReply, parse_a
 from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
 from gateway.filters import register
+from gateway.notices import make_notice
 from gateway.verdicts import Finding, Modify, Quarantine, Reject, TempFail, Verdict
 
 __all__ = ["ClamavConfig", "AntivirusFilter", "parse_clamav", "decide", "Decision",
-           "build_alert", "locate_infected_part"]
+           "alert_text", "locate_infected_part"]
 
 log = logging.getLogger("gateway.filters.antivirus")
 
@@ -125,17 +125,12 @@ def decide(reply: ScanReply, *, direction: str, cfg: ClamavConfig, where: str = 
                              (finding,)))
 
 
-def build_alert(*, to: tuple[str, ...], sender_domain: str, ctx: MessageContext, signature: str,
-                where: str, action: str) -> EmailMessage:
-    """The short plain-English alert for the clerk and the chairman (one per message)."""
-    msg = EmailMessage()
-    msg["From"] = f"Council mail gateway <postmaster@{sender_domain}>"
-    msg["To"] = ", ".join(to)
-    msg["Subject"] = f"Virus stopped: {signature}"
-    msg["Date"] = email.utils.format_datetime(ctx.received_at)
-    msg["Message-ID"] = email.utils.make_msgid(domain=sender_domain)
-    msg["Auto-Submitted"] = "auto-generated"
-    subject = str(ctx.message.get("Subject", "(no subject)"))
+def alert_text(ctx: MessageContext, *, signature: str, where: str, action: str) -> str:
+    """The body of the alert for the clerk and the chairman: who, what, and what was done."""
+    try:
+        subject = " ".join(str(ctx.message.get("Subject", "")).split()) or "(no subject)"
+    except Exception:  # a message too broken to parse still gets its alert
+        subject = "(unreadable)"
     direction = "received from outside" if ctx.direction == "inbound" else "sent by the council"
     lines = [
         "The mail gateway found a virus in a message.",
@@ -148,12 +143,11 @@ def build_alert(*, to: tuple[str, ...], sender_domain: str, ctx: MessageContext,
         f"What we did: {action}.",
         f"Message id:  {ctx.id}",
         "",
-        "Nothing needs to be done unless the sender is someone the council knows: then tell them",
-        "their computer may be infected. (Stanion policy, 'Virus Protection': detected viruses",
-        "are reported to the Clerk/RFO and the Chairman.)",
+        "Nothing needs to be done unless the sender is someone the council knows: then tell",
+        "them their computer may be infected. (Stanion policy, 'Virus Protection': detected",
+        "viruses are reported to the Clerk/RFO and the Chairman.)",
     ]
-    msg.set_content("\n".join(lines) + "\n")
-    return msg
+    return "\n".join(lines) + "\n"
 
 
 async def locate_infected_part(client: ClamdClient, message: EmailMessage, deadline: float
@@ -182,9 +176,9 @@ async def locate_infected_part(client: ClamdClient, message: EmailMessage, deadl
 class AntivirusFilter:
     name = NAME
 
-    def __init__(self, cfg: ClamavConfig, council_domain: str, client: ClamdClient | None = None):
+    def __init__(self, cfg: ClamavConfig, config: Config, client: ClamdClient | None = None):
         self.cfg = cfg
-        self.council_domain = council_domain
+        self.config = config
         self.client = client or ClamdClient(cfg.addresses, cfg.timeout)
         self.on_error = cfg.on_error
         # A backstop for the pipeline; the scan's own deadline answers first, with 4.7.1.
@@ -210,15 +204,15 @@ class AntivirusFilter:
         if reply.outcome is Outcome.ERROR:
             log.error("id=%s virus scan failed: %s", ctx.id, reply.detail)
         if decision.alert and self.cfg.alert_to:
-            ctx.notices.append(build_alert(
-                to=self.cfg.alert_to, sender_domain=self.council_domain, ctx=ctx,
-                signature=reply.signature, where=where or "the message", action=decision.action))
+            body = alert_text(ctx, signature=reply.signature, where=where or "the message",
+                              action=decision.action)
+            ctx.notices.append(make_notice(self.config, self.cfg.alert_to,
+                                           f"Virus stopped: {reply.signature}", body))
         return decision.verdict
 
 
 @register(NAME, order=20, summary="scans every message with clamd; stops viruses",
           sides=("inbound", "outbound"))
 def build(config: Config) -> AntivirusFilter:
-    return AntivirusFilter(parse_clamav(section(config, "clamav")),
-                           config.gateway.council_domains[0])
+    return AntivirusFilter(parse_clamav(section(config, "clamav")), config)
 
