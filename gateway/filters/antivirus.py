@@ -33,6 +33,8 @@ NAME = "antivirus"
 HEADER = "X-Virus-Scanned"
 # Rescanning attachments one by one only serves to name the file in the reply; bounded.
 MAX_PARTS_TO_LOCATE = 20
+# clamd addresses already reported as having only test signatures (said once per process).
+_WARNED: set[str] = set()
 
 
 @dataclass(frozen=True)
@@ -183,7 +185,6 @@ class AntivirusFilter:
         self.on_error = cfg.on_error
         # A backstop for the pipeline; the scan's own deadline answers first, with 4.7.1.
         self.timeout = cfg.timeout * 2 + 5
-        self._warned_test_signatures = False
 
     async def check(self, ctx: MessageContext) -> Verdict:
         loop = asyncio.get_running_loop()
@@ -195,8 +196,8 @@ class AntivirusFilter:
         elif reply.outcome is Outcome.CLEAN:
             version = await self.client.version(reply.address)
             header_value = version.header_value if version else "ClamAV"
-            if version and version.test_signatures_only and not self._warned_test_signatures:
-                self._warned_test_signatures = True
+            if version and version.test_signatures_only and reply.address not in _WARNED:
+                _WARNED.add(reply.address)
                 log.warning("clamd at %s has ONLY TEST SIGNATURES: real viruses are not "
                             "detected; install freshclam's database", reply.address)
         decision = decide(reply, direction=ctx.direction, cfg=self.cfg, where=where,
