@@ -271,7 +271,8 @@ class ClamdClient:
                 async with asyncio.timeout_at(deadline):
                     raw = await _instream(addr, data, self.chunk_size)
             except TimeoutError:
-                problems.append(f"clamd at {addr} did not answer within {seconds:g} seconds")
+                unit = "second" if seconds == 1 else "seconds"
+                problems.append(f"clamd at {addr} did not answer within {seconds:g} {unit}")
                 break
             except _Failed as e:
                 problems.append(str(e))

@@ -207,6 +207,7 @@ async def fake_clamd() -> AsyncIterator[Callable[[FakeHandler], Awaitable[str]]]
     yield serve
     for task in tasks:
         task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     for server in servers:
         server.close()
         await server.wait_closed()
@@ -228,14 +229,12 @@ async def test_hanging_clamd_hits_the_absolute_deadline(fake_clamd, tmp_path: Pa
                                                         ) -> None:
     address = await fake_clamd(_swallow_forever)
     flt = _filter(tmp_path, address=address, timeout=1)
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     verdict, _ = await _check(flt, samples.message())
     assert isinstance(verdict, TempFail)
     assert (verdict.code, verdict.enhanced) == (451, "4.7.1")
     assert verdict.text == "Virus scanner unavailable, try again later"
-    assert "did not answer within 1 seconds" in verdict.findings[0].text
-    assert loop.time() - started < flt.timeout  # our own answer, before the pipeline's backstop
+    # Our own deadline answered (4.7.1), not the pipeline's backstop (4.3.0).
+    assert "did not answer within 1 second" in verdict.findings[0].text
 
 
 async def test_nonsense_from_clamd_is_a_temporary_failure(fake_clamd, tmp_path: Path  # type: ignore[no-untyped-def]
