@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP as AioSMTP
 from gateway.config import Config, load_config
 from gateway.server import Gateway
 
-pytest_plugins: list[str] = []
+pytest_plugins: list[str] = ["tests.fixtures_clamd"]
 
 
 # ---------------------------------------------------------------------- recording SMTP sink
