@@ -48,7 +48,7 @@ class Problem:
 
 class ConfigError(Exception):
     def __init__(self, path: str, problems: list[Problem]):
-        self.prefix = path
+        self.source = path
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
@@ -343,8 +343,11 @@ class Config:
 SECTION_VALIDATORS: dict[str, Callable[[Section], object]] = {}
 
 
-def register_section(name: str) -> Callable[[Callable[[Section], object]], Callable[[Section], object]]:
-    def deco(fn: Callable[[Section], object]) -> Callable[[Section], object]:
+SectionParser = Callable[[Section], object]
+
+
+def register_section(name: str) -> Callable[[SectionParser], SectionParser]:
+    def deco(fn: SectionParser) -> SectionParser:
         if name in SECTION_VALIDATORS:
             raise ValueError(f"config section {name!r} registered twice")
         SECTION_VALIDATORS[name] = fn
@@ -471,7 +474,7 @@ def parse_config(text: str, source: str = "<text>") -> Config:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f'; did you mean "[{close[0]}]"?' if close else ""
             problems.append(Problem(name, f"is not a section the gateway knows{hint}"))
-    if inbound.listen == outbound.listen:
+    if inbound.listen == outbound.listen and inbound.listen[1] != 0:
         problems.append(Problem("outbound.listen", "must differ from inbound.listen"))
     if problems:
         for i, p in enumerate(problems):
@@ -486,7 +489,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None and not p.exists():
         from importlib.resources import files
 
-        return parse_config(files("gateway").joinpath("data/gateway.toml").read_text(), "<embedded>")
+        embedded = files("gateway").joinpath("data/gateway.toml").read_text(encoding="utf-8")
+        return parse_config(embedded, "<embedded>")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
