@@ -306,6 +306,8 @@ class ListenerConfig:
     deliver_tls_verify: bool = True
     deliver_ca_file: Path | None = None
     deliver_timeout: float = 60.0
+    # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
+    loopback_auth_without_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -407,6 +409,8 @@ def _parse_listener(s: Section, side: str) -> ListenerConfig:
         deliver_tls_verify=s.flag("deliver_tls_verify", True),
         deliver_ca_file=s.optional_path("deliver_ca_file", ""),
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
+        loopback_auth_without_tls=(
+            s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
     )
     if cfg.deliver_user and cfg.deliver_password_file is None:
         s.problem("deliver_password_file", "is needed when deliver_user is set")

@@ -77,6 +77,8 @@ _REWRITES = {
     "500 Line too long (see RFC5321 4.5.3.1.6)":
         "500 5.5.2 A line of the message is too long (the limit is 998 characters)",
     "250 OK": "250 2.0.0 OK",
+    "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
+    "454 TLS not available": "454 4.7.0 TLS not available",
     "553 5.1.3 Error: malformed address": "553 5.1.3 That address is not written correctly",
 }
 
@@ -103,7 +105,8 @@ class GatewaySMTP(SMTP):
                 return
             gw.protocols.add(self)
             peer = transport.get_extra_info("peername")
-            if peer and _is_loopback(peer[0]):
+            if (peer and _is_loopback(peer[0])
+                    and self.side_handler.listener.loopback_auth_without_tls):
                 # On this machine nobody can listen in: AUTH may go without STARTTLS.
                 self._auth_require_tls = False
         super().connection_made(transport)
