@@ -108,8 +108,8 @@ async def test_dkim_dns_timeout_is_temperror(silent_dns):
 
 
 async def auth(server, data: bytes, ip: str, mail_from: str, from_domain: str,
-               timeout: float = 1.0) -> AuthResults:
-    return await authenticate(resolver(server, timeout), data=data, client_ip=ip,
+               wait: float = 1.0) -> AuthResults:
+    return await authenticate(resolver(server, wait), data=data, client_ip=ip,
                               mail_from=mail_from, helo="mx.sender.test",
                               from_domain=from_domain, deadline=5)
 
@@ -152,7 +152,7 @@ async def test_no_dmarc_but_aligned_spf_is_authentic(dns_server):
 
 async def test_everything_times_out_quietly(silent_dns):
     r = await auth(silent_dns, dkim_sign(make_mail(), "x.test"), "192.0.2.1", "a@x.test",
-                   "x.test", timeout=0.3)
+                   "x.test", wait=0.3)
     assert r.spf.result == "temperror" and r.dmarc.result == "temperror"
     assert r.dns_trouble() and not r.authentic()
     value = header_value("mx.council.test", r)

@@ -226,7 +226,8 @@ def test_phrases_found_in_html_and_subject():
 
 @pytest.mark.parametrize("data,expected", [
     (b"From: a\r\nSubject: Hello\r\n\r\nbody", b"From: a\r\nSubject: [J] Hello\r\n\r\nbody"),
-    (b"Subject: Hello\r\n there\r\nX: y\r\n\r\nb", b"Subject: [J] Hello\r\n there\r\nX: y\r\n\r\nb"),
+    (b"Subject: Hello\r\n there\r\nX: y\r\n\r\nb",
+     b"Subject: [J] Hello\r\n there\r\nX: y\r\n\r\nb"),
     (b"From: a\r\n\r\nbody", b"Subject: [J]\r\nFrom: a\r\n\r\nbody"),
     (b"Subject: [J] Hello\r\n\r\nb", b"Subject: [J] Hello\r\n\r\nb"),
 ])

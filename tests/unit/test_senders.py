@@ -58,7 +58,8 @@ def config(tmp_path, **senders):
 
 
 def test_book_reads_config_file_and_learned(tmp_path):
-    (tmp_path / "known.txt").write_text("# the clerk's list\nJane Smith <jane@nalc.gov.uk>  # NALC\n"
+    (tmp_path / "known.txt").write_text("# the clerk's list\n"
+                                        "Jane Smith <jane@nalc.gov.uk>  # NALC\n"
                                         "bad line\n@suppliers.example\n")
     (tmp_path / "learned.txt").write_text("friend@gmail.com\n")
     (tmp_path / "blocked.txt").write_text("@spam.example\n")
