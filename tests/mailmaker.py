@@ -19,7 +19,7 @@ def make_mail(
     from_: str = "Pat Resident <pat@resident.example>",
     to: str = "clerk@stanion-pc.gov.uk",
     subject: str = "Pothole on Church Lane",
-    body: str = "Dear Clerk,\n\nThere is a pothole outside number 4.\n\nPat\n",
+    body: str | None = "Dear Clerk,\n\nThere is a pothole outside number 4.\n\nPat\n",
     html: str | None = None,
     attachments: tuple[tuple[str, str, bytes], ...] = (),
     headers: tuple[tuple[str, str], ...] = (),
@@ -32,9 +32,12 @@ def make_mail(
     msg["Message-ID"] = make_msgid(domain="test.example")
     for name, value in headers:
         msg[name] = value
-    msg.set_content(body)
-    if html is not None:
-        msg.add_alternative(html, subtype="html")
+    if body is None:  # HTML only
+        msg.set_content(html or "", subtype="html")
+    else:
+        msg.set_content(body)
+        if html is not None:
+            msg.add_alternative(html, subtype="html")
     for filename, ctype, data in attachments:
         maintype, _, subtype = ctype.partition("/")
         msg.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
