@@ -48,7 +48,12 @@ async def spamd_check(address: tuple[str, int], data: bytes, *,
                 writer.write(b"CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % len(data) + data)
                 await writer.drain()
                 writer.write_eof()
-                reply = await reader.read(65536)
+                reply = b""
+                while len(reply) < 65536:  # spamd closes the connection after its reply
+                    chunk = await reader.read(65536)
+                    if not chunk:
+                        break
+                    reply += chunk
             finally:
                 writer.close()
     except (OSError, TimeoutError) as e:
@@ -56,5 +61,6 @@ async def spamd_check(address: tuple[str, int], data: bytes, *,
         return None
     score = parse_spamd_reply(reply)
     if score is None:
-        log.warning("spamd at %s:%d sent a reply we could not read", host, port)
+        log.warning("spamd at %s:%d sent a reply we could not read: %r", host, port,
+                    reply[:200])
     return score

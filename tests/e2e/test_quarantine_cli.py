@@ -88,7 +88,7 @@ async def test_list_show_release_trust_delete_purge(tmp_path, dns_server, smtp_s
         rc, out, _ = await cli(path, "quarantine", "show", bad_id)
         assert rc == 0
         assert "Subject: Urgent invoice" in out
-        assert 'From: "Chairman" <boss@gmail.com>' in out or "From: Chairman <boss@gmail.com>" in out
+        assert "From: Chairman <boss@gmail.com>" in out
         assert "Dear Clerk, please see the attached invoice <http://evil.example/inv>." in out
         assert "minutes.pdf  (application/pdf, 1009 bytes)" in out
         assert "[image: Logo (not loaded from cdn.example)]" in out
