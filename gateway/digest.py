@@ -137,9 +137,14 @@ async def digest_loop(config: ConfigSource) -> None:
             log.exception("the daily digest failed")
 
 
-async def purge_loop(config: ConfigSource, every: float = 86400.0) -> None:
-    """Remove held mail older than ``retention_days`` now and then once a day, until cancelled."""
+async def purge_loop(config: ConfigSource, every: float = 86400.0,
+                     on_pass: Callable[[int], None] | None = None) -> None:
+    """Remove held mail older than ``retention_days`` now and then once a day, until cancelled.
+
+    ``on_pass`` is told how many were removed after each pass.
+    """
     while True:
+        removed = 0
         cfg = _get(config)
         store = QuarantineStore(cfg.quarantine.path)
         try:
@@ -149,6 +154,8 @@ async def purge_loop(config: ConfigSource, every: float = 86400.0) -> None:
                          cfg.quarantine.retention_days)
         except OSError as e:
             log.error("quarantine purge failed: %s", e)
+        if on_pass is not None:
+            on_pass(removed)
         await asyncio.sleep(every)
 
 

@@ -192,6 +192,10 @@ def view(data: bytes) -> HeldView:
             text = text[:MAX_BODY]
             notes.append(f"only the first {MAX_BODY} characters are shown")
         body = clean_text(text)
+        if body_type == "text/plain" and any(
+                p.get_content_type() == "text/html" and p.get_content_disposition() is None
+                for p in msg.walk()):
+            notes.append("the message also has an HTML version; the plain text is shown")
     return HeldView(tuple(headers), body, body_type, tuple(_attachments(msg)), tuple(notes))
 
 
