@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from bs4 import BeautifulSoup
 
 from gateway.authcheck import AuthResults, org_domain
-from gateway.authcheck.dmarc import _psl
+from gateway.authcheck.dmarc import public_suffix
 from gateway.senders import SenderBook
 
 __all__ = [
@@ -232,7 +232,7 @@ def _edit_distance(a: str, b: str) -> int:
 def _label(domain: str) -> str:
     """The registered name without its public suffix: ``stanion-pc.gov.uk`` -> ``stanion-pc``."""
     org = org_domain(domain)
-    suffix = _psl().publicsuffix(org) or ""
+    suffix = public_suffix(org)
     return org[: -len(suffix) - 1] if suffix and org.endswith("." + suffix) else org.split(".")[0]
 
 

@@ -11,7 +11,8 @@ from gateway.authcheck.dkimcheck import DkimResult
 from gateway.authcheck.resolver import DnsTempError, Resolver
 from gateway.authcheck.spf import SpfResult
 
-__all__ = ["DmarcResult", "DmarcRecord", "check_dmarc", "org_domain", "parse_record", "aligned"]
+__all__ = ["DmarcResult", "DmarcRecord", "aligned", "check_dmarc", "org_domain", "parse_record",
+           "public_suffix"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,11 @@ class DmarcResult:
 @lru_cache(maxsize=1)
 def _psl() -> PublicSuffixList:
     return PublicSuffixList()
+
+
+def public_suffix(domain: str) -> str:
+    """``stanion-pc.gov.uk`` -> ``gov.uk`` (empty when unknown)."""
+    return _psl().publicsuffix(domain.lower().rstrip(".")) or ""
 
 
 def org_domain(domain: str) -> str:
