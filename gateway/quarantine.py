@@ -255,6 +255,52 @@ async def _delete(config: Config, store: QuarantineStore, held: HeldMessage,
     return ResolveResult(True, "Deleted.")
 
 
+def _sender_of(held: HeldMessage) -> str:
+    """The address the junk filter judges by: the From: address, else the envelope sender."""
+    from email.utils import parseaddr
+
+    return parseaddr(held.from_header)[1].strip().lower() or held.mail_from.lower()
+
+
+@register_action("release_and_trust")
+async def _release_and_trust(config: Config, store: QuarantineStore, held: HeldMessage,
+                             actor: str) -> ResolveResult:
+    """Release, then (only once delivered) add the sender to the known-senders file."""
+    from gateway.senders import trust_sender
+
+    result = await _release(config, store, held, actor)
+    sender = _sender_of(held)
+    if not result.ok:
+        return result
+    try:
+        added = await asyncio.to_thread(trust_sender, config, sender)
+    except ValueError:
+        return ResolveResult(True, f"{result.message} The sender's address {sender!r} cannot be "
+                                   "added to the known senders.")
+    except OSError as e:
+        return ResolveResult(False, f"{result.message} But {sender} could not be added to the "
+                                    f"known senders: {e.strerror or e}.")
+    note = "is now a known sender" if added else "was already a known sender"
+    return ResolveResult(True, f"{result.message} {sender} {note}.")
+
+
+@register_action("block_sender")
+async def _block_sender(config: Config, store: QuarantineStore, held: HeldMessage,
+                        actor: str) -> ResolveResult:
+    """Block the sender (their mail is always held from now on) and delete this message."""
+    from gateway.senders import block_sender
+
+    sender = _sender_of(held)
+    try:
+        await asyncio.to_thread(block_sender, config, sender)
+    except ValueError:
+        return ResolveResult(False, f"The sender's address {sender!r} cannot be blocked; "
+                                    "the message is still in the quarantine.")
+    await asyncio.to_thread(store.delete, held.id)
+    return ResolveResult(True, f"Blocked {sender}: their mail will always be held. "
+                               "This message was deleted.")
+
+
 async def resolve(config: Config, qid: str, action: str, actor: str) -> ResolveResult:
     """Apply ``action`` to held message ``qid`` on behalf of ``actor``; audited."""
     from gateway.audit import AuditLog

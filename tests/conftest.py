@@ -21,7 +21,7 @@ from aiosmtpd.smtp import SMTP as AioSMTP
 from gateway.config import Config, load_config
 from gateway.server import Gateway
 
-pytest_plugins: list[str] = ["tests.fixtures_clamd"]
+pytest_plugins: list[str] = ["tests.fixtures_clamd", "tests.fixtures_dns"]
 
 
 # ---------------------------------------------------------------------- recording SMTP sink
