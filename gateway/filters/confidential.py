@@ -31,11 +31,11 @@ from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
 from gateway.filters import register
 from gateway.mime.text import message_text
-from gateway.notices import make_notice
-from gateway.rules.actions import ACTIONS, Hit, Report, ascii_safe, describe, group_hits, verdict
+from gateway.rules.actions import Hit, Report, ascii_safe, describe, group_hits, verdict
 from gateway.rules.boilerplate import DEFAULT_CUES
 from gateway.rules.markers import DETECTORS, MarkerResult, MarkerRules
-from gateway.rules.phrases import PhraseError, phrase_regex
+from gateway.rules.notify import notify_sender
+from gateway.rules.sections import read_action, read_patterns, read_phrases
 from gateway.verdicts import Accept, Finding, Verdict
 
 __all__ = [
@@ -89,49 +89,6 @@ class ConfidentialConfig:
     notify_sender: bool = False
     max_recipients: int = 15
     boilerplate: tuple[str, ...] = DEFAULT_CUES
-
-
-def read_patterns(s: Section, default: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-    """A ``patterns`` table of name = "regular expression", each checked by compiling it."""
-    if not s.has("patterns"):
-        s.seen.add("patterns")
-        return default
-    sub = s.sub("patterns")
-    out = []
-    for name in list(sub.raw):
-        regex = sub.text(name, "")
-        try:
-            re.compile(regex)
-        except re.error as e:
-            sub.problem(name, f"is not a regular expression Python understands: {e}")
-            continue
-        if not regex:
-            sub.problem(name, "is empty; remove it or give a regular expression")
-            continue
-        out.append((name, regex))
-    return tuple(out)
-
-
-def read_phrases(s: Section, key: str, default: tuple[str, ...]) -> tuple[str, ...]:
-    phrases = s.str_list(key, default)
-    for i, p in enumerate(phrases):
-        try:
-            phrase_regex(p)
-        except PhraseError as e:
-            s.problem(f"{key}[{i}]", str(e))
-    return tuple(p for p in phrases if p.strip().rstrip("*").strip())
-
-
-def read_action(s: Section, name: str = "action") -> tuple[str, str]:
-    """``action = "hold"`` (both directions) or ``action = {outbound = "...", inbound = "..."}``."""
-    if isinstance(s.raw.get(name), str):
-        both = s.choice(name, "flag", ACTIONS)
-        return both, both
-    sub = s.sub(name)
-    outbound = sub.choice("outbound", "flag", ACTIONS)
-    inbound = sub.choice("inbound", "flag", ACTIONS)
-    sub.finish()
-    return outbound, inbound
 
 
 def parse_confidential(s: Section) -> ConfidentialConfig:
@@ -226,7 +183,8 @@ def _unlabelled_report(cfg: ConfidentialConfig, s: Situation, label: str) -> Rep
     if unread:
         header += f"; not checked: {unread}"
     if s.outside:
-        header += f"; {len(s.outside)} recipient(s) outside the council"
+        n = len(s.outside)
+        header += f"; {n} recipient{'s' if n > 1 else ''} outside the council"
     what = (f"contains {describe(r.hits, limit=2)}" if r.hits else
             f"has an attachment the gateway could not check: {unread}")
     outside = " and is addressed outside the council" if s.outside else ""
@@ -289,12 +247,6 @@ def _notice(cfg: ConfidentialConfig, s: Situation, lines: list[str], after: str,
 
 # --------------------------------------------------------------------------- the filter
 
-_OUTCOME = {
-    "flag": "The message was delivered, marked for the clerk's attention.",
-    "hold": "The message has NOT been sent yet: it is held for the clerk to review.",
-}
-
-
 class ConfidentialFilter:
     name = NAME
     timeout = 60.0  # reading attachments is bounded well within this (TextLimits.seconds)
@@ -325,16 +277,9 @@ class ConfidentialFilter:
                     "labelled", f"labelled; contains {describe(result.hits)}"),))
             return Accept()
         action, report = decision
-        if action in _OUTCOME and self.cfg.notify_sender:
-            self._notify(ctx, report, _OUTCOME[action])
+        if self.cfg.notify_sender:
+            notify_sender(self.config, ctx, action, report.notice_subject, report.notice_body)
         return verdict(action, report)
-
-    def _notify(self, ctx: MessageContext, report: Report, outcome: str) -> None:
-        sender = ctx.envelope.mail_from
-        if not sender or not self.config.gateway.is_council_address(sender):
-            return  # notices go to council addresses only
-        body = f"{outcome}\n\n{report.notice_body}"
-        ctx.notices.append(make_notice(self.config, sender, report.notice_subject, body))
 
 
 @register(NAME, order=50, summary="flags, holds or rejects confidential material sent without "

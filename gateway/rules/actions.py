@@ -21,6 +21,7 @@ __all__ = [
     "ascii_safe",
     "describe",
     "group_hits",
+    "unread_findings",
     "verdict",
 ]
 
@@ -94,3 +95,8 @@ def verdict(action: str, report: Report) -> Verdict:
         return Reject(ascii_safe(report.reject_text), 550, "5.7.1", report.findings)
     name, value = report.header
     return Modify(add_headers=((name, ascii_safe(value)),), findings=report.findings)
+
+
+def unread_findings(unreadable: Iterable[object], name: str) -> tuple[Finding, ...]:
+    """Attachments this filter could not look into: recorded, never taken as clean."""
+    return tuple(Finding(name, "unreadable", str(u)) for u in unreadable)
