@@ -22,6 +22,7 @@ from gateway.rules.actions import (
     Report,
     describe,
     group_hits,
+    reply_text,
     unread_findings,
     verdict,
 )
@@ -91,9 +92,10 @@ def report(hits: list[Hit], subject: str) -> Report:
         findings=findings,
         header=(HEADER, f"found: {found}"),
         hold_reason=f"it appears to contain {describe(hits, limit=2)}",
-        reject_text=(f"Not sent: the message appears to contain {describe(hits, limit=2)}. "
-                     f"{policy} Remove it and pass it on another way, such as by telephone, "
-                     "then send the message again."),
+        reject_text=reply_text(
+            f"Not sent: the message appears to contain {describe(hits, limit=2)}.",
+            f"{policy} Remove it and pass it on another way, such as by telephone, then send "
+            "the message again."),
         notice_subject=f"A password or code in your message {title}",
         notice_body=body,
     )

@@ -31,7 +31,15 @@ from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
 from gateway.filters import register
 from gateway.mime.text import message_text
-from gateway.rules.actions import Hit, Report, ascii_safe, describe, group_hits, verdict
+from gateway.rules.actions import (
+    Hit,
+    Report,
+    ascii_safe,
+    describe,
+    group_hits,
+    reply_text,
+    verdict,
+)
 from gateway.rules.boilerplate import DEFAULT_CUES
 from gateway.rules.markers import DETECTORS, MarkerResult, MarkerRules
 from gateway.rules.notify import notify_sender
@@ -189,11 +197,11 @@ def _unlabelled_report(cfg: ConfidentialConfig, s: Situation, label: str) -> Rep
             f"has an attachment the gateway could not check: {unread}")
     outside = " and is addressed outside the council" if s.outside else ""
     hold = f"it {what}{outside}, without the {label} label"
-    reject = (f"Not sent: the message {what}{outside} but is not marked {label}. "
-              "The council's IT policy says confidential e-mail must carry that label and go only "
-              "to those who need to know, never outside the council. Remove the material, or add "
-              "the label to the Subject or the top of the message if it must be sent, then send "
-              "it again.")
+    reject = reply_text(
+        f"Not sent: the message {what}{outside} but is not marked {label}.",
+        "Council policy: confidential e-mail must carry it and go only to those who need to "
+        "know, never outside the council. Remove the material, or add the label to the Subject "
+        "or the top of the message, then send it again.")
     lines = [f"  - {h}" for h in _lines(r.hits)] + [f"  - {u}" for u in r.unreadable]
     subject, body = _notice(cfg, s, lines, (
         f"and it is not marked {label}."), (

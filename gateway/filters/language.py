@@ -23,6 +23,7 @@ from gateway.rules.actions import (
     Report,
     describe,
     group_hits,
+    reply_text,
     unread_findings,
     verdict,
 )
@@ -106,8 +107,8 @@ def report(hits: list[Hit], subject: str) -> Report:
         header=(HEADER, f"found: {describe(hits)}"),
         hold_reason=f"it contains language the council's policy does not allow: "
                     f"{describe(hits, limit=2)}",
-        reject_text=(f"Not sent: the message contains {describe(hits, limit=2)}. {policy} "
-                     "Please reword it and send it again."),
+        reject_text=reply_text(f"Not sent: the message contains {describe(hits, limit=2)}.",
+                               f"{policy} Please reword it and send it again."),
         notice_subject=f"Language in your message {title}",
         notice_body=body,
     )

@@ -21,6 +21,7 @@ __all__ = [
     "ascii_safe",
     "describe",
     "group_hits",
+    "reply_text",
     "unread_findings",
     "verdict",
 ]
@@ -74,6 +75,22 @@ def describe(hits: Iterable[Hit], limit: int = 4) -> str:
     if more > 0:
         text += f"; and {more} more"
     return text
+
+
+# An SMTP reply line is at most 512 octets (RFC 5321 4.5.3.1.5), "550 5.7.1 " and CRLF included.
+MAX_REPLY_TEXT = 480
+
+
+def reply_text(what: str, advice: str, limit: int = MAX_REPLY_TEXT) -> str:
+    """``what`` then ``advice`` in one reply line; ``what`` is shortened if the line is too long.
+
+    The advice (what to do) is never cut: it is the part the sender needs.
+    """
+    what, advice = ascii_safe(what), ascii_safe(advice)
+    room = limit - len(advice) - 1
+    if len(what) > room:
+        what = what[: max(room - 4, 0)].rstrip() + " ..."
+    return f"{what} {advice}"
 
 
 @dataclass(frozen=True)
