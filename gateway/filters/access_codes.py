@@ -9,6 +9,7 @@ default flag) is the same as for the confidential filter. Outbound only.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from gateway.config import Config, Section, register_section, section
@@ -112,7 +113,7 @@ class AccessCodesFilter:
 
     async def check(self, ctx: MessageContext) -> Verdict:
         extraction = await message_text(ctx)
-        hits = find(self.rules, extraction)
+        hits = await asyncio.to_thread(find, self.rules, extraction)
         if not hits:
             return Accept(findings=unread_findings(extraction.unreadable, NAME))
         subjects = extraction.of_kind("subject")

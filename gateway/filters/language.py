@@ -10,6 +10,7 @@ whole words so that Scunthorpe, Penistone and Cockermouth are safe. Outbound onl
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -125,7 +126,7 @@ class LanguageFilter:
 
     async def check(self, ctx: MessageContext) -> Verdict:
         extraction = await message_text(ctx)
-        hits = find(self.rules, extraction)
+        hits = await asyncio.to_thread(find, self.rules, extraction)
         if not hits:
             return Accept(findings=unread_findings(extraction.unreadable, NAME))
         subjects = extraction.of_kind("subject")

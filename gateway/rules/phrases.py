@@ -9,8 +9,8 @@ not count either ("non-confidential", "time-sensitive"): that is a different wor
 place name starts the same way.
 
 Speed: one regular expression with many alternatives is slow in Python's ``re`` (seconds for a
-10 MB text). The text's set of words is built once instead, and only the phrases whose longest
-word is in it are looked for with their own expression.
+10 MB text). The text's set of words is built once instead, and only the phrases whose words are
+all in it are looked for, each with its own expression.
 """
 
 from __future__ import annotations
@@ -52,8 +52,8 @@ def word_set(text: str) -> frozenset[str]:
 class _Phrase:
     text: str  # as configured, white space tidied
     regex: re.Pattern[str]
-    key: str  # a word that must be in the text for the phrase to be (lower-cased; "": none)
-    prefix: bool  # ``key`` may have any ending (a one-word phrase with "*")
+    keys: frozenset[str]  # words that must all be in the text for the phrase to be there
+    prefix: str  # a one-word phrase with "*": some word of the text must start with this
 
 
 def _compile(phrase: str) -> _Phrase:
@@ -61,16 +61,15 @@ def _compile(phrase: str) -> _Phrase:
     regex = re.compile(phrase_regex(tidy), re.IGNORECASE)
     wildcard = tidy.endswith("*")
     words = tidy.rstrip("*").split()
-    if wildcard and len(words) == 1:
-        tokens = _WORD.findall(words[0].lower())
-        # "e-mail*" is the words "e" and "mail...": only the first is known whole.
-        if len(tokens) == 1:
-            return _Phrase(tidy, regex, tokens[0], True)
-        return _Phrase(tidy, regex, tokens[0] if tokens else "", False)
     fixed = words[:-1] if wildcard else words
-    tokens = [t for w in fixed for t in _WORD.findall(w.lower())]
-    # The longest word is the rarest as a rule: "kill" rather than "i" in "i will kill you".
-    return _Phrase(tidy, regex, max(tokens, key=len) if tokens else "", False)
+    keys = frozenset(t for w in fixed for t in _WORD.findall(w.lower()))
+    prefix = ""
+    if wildcard:
+        # "wank*" needs a word starting "wank"; "e-mail*" needs "e" and a word starting "mail".
+        last = _WORD.findall(words[-1].lower())
+        keys |= frozenset(last[:-1])
+        prefix = last[-1] if last else ""
+    return _Phrase(tidy, regex, keys, prefix)
 
 
 class PhraseSet:
@@ -90,18 +89,18 @@ class PhraseSet:
         return bool(self._entries)
 
     def _candidates(self, words: Collection[str]) -> list[_Phrase]:
-        """The phrases whose key word is among ``words`` (the others cannot be there)."""
+        """The phrases whose words are all among ``words`` (the others cannot be there)."""
         sorted_words: list[str] | None = None
         out = []
         for entry in self._entries:
+            if not entry.keys.issubset(words):
+                continue
             if entry.prefix:
                 if sorted_words is None:
                     sorted_words = sorted(words)
-                i = bisect.bisect_left(sorted_words, entry.key)
-                if i == len(sorted_words) or not sorted_words[i].startswith(entry.key):
+                i = bisect.bisect_left(sorted_words, entry.prefix)
+                if i == len(sorted_words) or not sorted_words[i].startswith(entry.prefix):
                     continue
-            elif entry.key and entry.key not in words:
-                continue
             out.append(entry)
         return out
 

@@ -51,9 +51,18 @@ def test_html_body_is_read_as_a_person_sees_it() -> None:
     assert "a b & c\nnext" in got  # no-break space read as a space
 
 
-def test_html_to_text_keeps_paragraphs_apart() -> None:
-    assert html_to_text("<p>one</p><p>two</p>") == "one\n\ntwo"
-    assert html_to_text("<td>sort</td><td>code</td>") == "sort\n\ncode"
+@pytest.mark.parametrize("markup, text", [
+    ("<p>one</p><p>two</p>", "one\n\ntwo"),
+    ("<td>sort</td><td>code</td>", "sort\n\ncode"),
+    ("<p>per<!-- a comment -->sonal data</p>", "personal data"),
+    ("<p>a</p><script>hidden()</script>after the script", "a\n\nafter the script"),
+    ("<?xml version='1.0' encoding='utf-8'?><html><body><p>x</p></body></html>", "x"),
+    ("just text", "just text"),
+    ("", ""),
+    ("<div><div><div>deep</div></div></div>" * 2, "deep\n\ndeep"),
+])
+def test_html_to_text(markup: str, text: str) -> None:
+    assert html_to_text(markup) == text
 
 
 @pytest.mark.parametrize("name, data, mime, words", [
