@@ -60,6 +60,19 @@ def plain() -> EmailMessage:
     return message_with(body=prose(int(9.6 * MB)) + "\nThis is personal data.\n")
 
 
+NEAR_MISSES = ("password policy reset your PIN code of conduct personal details data protection "
+               "sort the account 12-03-24 invoice 20240312 part 2 of the report confidentiality "
+               "security network idiotic Scunthorpe intended recipient").split()
+
+
+def near_misses() -> EmailMessage:
+    """The worst case for the matchers: every trigger word is there, nothing quite matches."""
+    rnd = random.Random(2)
+    words = WORDS + NEAR_MISSES
+    text = " ".join(rnd.choice(words) for _ in range(1_330_000))
+    return message_with(body=text[: int(9.6 * MB)] + "\n")
+
+
 def html() -> EmailMessage:
     paragraphs = prose(int(9.4 * MB)).split("\n\n")
     body = "".join(f"<p>{p}</p>" for p in paragraphs)
@@ -86,6 +99,7 @@ def picture() -> EmailMessage:
 
 SHAPES: dict[str, Callable[[], EmailMessage]] = {
     "plain text body": plain,
+    "plain text full of near misses": near_misses,
     "HTML body": html,
     "1 MB text + .docx, .xlsx, .pdf + 5 MB photo": documents,
     "one 7 MB photo": picture,

@@ -76,14 +76,7 @@ DEFAULT_MARKERS: tuple[str, ...] = (
     "not for publication",
     "exempt information",
 )
-DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = (
-    # "Part II" business is taken in private (Public Bodies (Admission to Meetings) Act 1960).
-    # Not "Part II of the Act" nor "part 2 of the report".
-    ("Part II business",
-     r"\bpart\s+(?:ii|2|two)\b(?!\s+of\b)(?=\s*[-:\u2013]?\s*(?:items?|agenda|business|session|"
-     r"reports?|papers?|minutes|matters?|exempt|confidential)\b)"
-     r"|\b(?:in|under|to|for)\s+part\s+(?:ii|2|two)\b(?!\s+of\b)"),
-)
+DEFAULT_PATTERNS: tuple[tuple[str, str], ...] = ()
 DEFAULT_DETECTORS: tuple[str, ...] = tuple(DETECTORS)
 
 

@@ -33,12 +33,17 @@ _NI_NEVER = frozenset({"BG", "GB", "KN", "NK", "NT", "TN", "ZZ"})
 _SIX_DIGITS = re.compile(r"\d\d[ \t-]?\d\d[ \t-]?\d\d")
 
 
-def count_ni_numbers(text: str) -> int:
-    """How many valid-looking National Insurance numbers ``text`` holds."""
+def count_ni_numbers(text: str, stop_at: int = 0) -> int:
+    """How many valid-looking National Insurance numbers ``text`` holds (up to ``stop_at``)."""
     if not _SIX_DIGITS.search(text):
         return 0
-    return sum(1 for m in _NI.finditer(text)
-               if (m.group(1) + m.group(2)).upper() not in _NI_NEVER)
+    count = 0
+    for m in _NI.finditer(text):
+        if (m.group(1) + m.group(2)).upper() not in _NI_NEVER:
+            count += 1
+            if count == stop_at:
+                break
+    return count
 
 
 _SORT_CODE = re.compile(r"(?<![\d-])\d{2}([- ]?)\d{2}\1\d{2}(?![\d-])")
@@ -52,8 +57,8 @@ _NEAR = 60  # characters between a sort code and its account number
 _CONTEXT = 60  # characters around the pair in which the bank words must appear
 
 
-def count_bank_details(text: str) -> int:
-    """How many sort code + account number pairs ``text`` holds."""
+def count_bank_details(text: str, stop_at: int = 0) -> int:
+    """How many sort code + account number pairs ``text`` holds (up to ``stop_at``)."""
     if not _SIX_DIGITS.search(text):
         return 0
     accounts = [m.span() for m in _ACCOUNT.finditer(text)]
@@ -65,8 +70,8 @@ def count_bank_details(text: str) -> int:
     for sc in _SORT_CODE.finditer(text):
         a, b = sc.span()
         # The nearest account number on either side, within _NEAR characters.
-        i = bisect.bisect_left(starts, a - _NEAR - 8)
-        for acc in accounts[i:]:
+        for j in range(bisect.bisect_left(starts, a - _NEAR - 8), len(accounts)):
+            acc = accounts[j]
             if acc[0] > b + _NEAR:
                 break
             if acc in used or _overlaps(acc, (a, b)):
@@ -79,6 +84,8 @@ def count_bank_details(text: str) -> int:
                 used.add(acc)
                 pairs += 1
                 break
+        if pairs == stop_at:
+            break
     return pairs
 
 

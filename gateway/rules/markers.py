@@ -10,7 +10,8 @@ Three kinds of marker:
 * phrases ("personal data"), found as whole words in any case (:mod:`gateway.rules.phrases`),
   except in other people's confidentiality notices (:mod:`gateway.rules.boilerplate`);
 * named regular expressions from the configuration;
-* detectors for personal identifiers (:mod:`gateway.rules.identifiers`).
+* detectors for personal identifiers (:mod:`gateway.rules.identifiers`) and for business
+  taken in private (:mod:`gateway.rules.exempt_business`).
 
 The label's own words ("... Private and Confidential") are taken out of the Subject and the top
 of the body before the phrases are looked for, so a labelled message with no other marker has
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from gateway.mime.text import Extraction, TextPiece, Unreadable
 from gateway.rules.actions import Hit
 from gateway.rules.boilerplate import DEFAULT_CUES, Boilerplate
+from gateway.rules.exempt_business import count_part_ii
 from gateway.rules.identifiers import count_bank_details, count_ni_numbers
 from gateway.rules.label import Label
 from gateway.rules.phrases import PhraseSet
@@ -33,9 +35,10 @@ from gateway.rules.phrases import PhraseSet
 __all__ = ["DETECTORS", "MarkerResult", "MarkerRules"]
 
 # name -> (counter, what one is called in a finding)
-DETECTORS: dict[str, tuple[Callable[[str], int], str]] = {
+DETECTORS: dict[str, tuple[Callable[[str, int], int], str]] = {
     "ni_number": (count_ni_numbers, "a National Insurance number"),
     "bank_details": (count_bank_details, "a bank sort code and account number"),
+    "part_ii": (count_part_ii, 'a mention of "Part II" (private) business'),
 }
 
 
@@ -71,7 +74,7 @@ class MarkerRules:
                 for p in self.phrases.search(prose, piece.words)]
         hits += [Hit(f"text matching the pattern {name!r}", piece.place)
                  for name, regex in self.patterns if regex.search(text)]
-        hits += [Hit(what, piece.place) for count, what in self.detectors if count(text)]
+        hits += [Hit(what, piece.place) for count, what in self.detectors if count(text, 1)]
         return hits
 
     def examine(self, extraction: Extraction) -> MarkerResult:

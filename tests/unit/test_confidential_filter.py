@@ -51,7 +51,7 @@ def header(verdict: Verdict) -> str:
 
 @pytest.mark.parametrize("body, what", [
     ("The attached is personal data.", 'the phrase "personal data"'),
-    ("Item 7 will be taken as Part II business.", "text matching the pattern 'Part II business'"),
+    ("Item 7 will be taken as Part II business.", 'a mention of "Part II" (private) business'),
     ("Her NI number is AB 12 34 56 C.", "a National Insurance number"),
     ("Pay to sort code 12-34-56, account 12345678.", "a bank sort code and account number"),
 ])

@@ -1,9 +1,10 @@
-"""National Insurance numbers and bank details (made-up numbers throughout)."""
+"""National Insurance numbers and bank details (made-up numbers throughout); Part II business."""
 
 from __future__ import annotations
 
 import pytest
 
+from gateway.rules.exempt_business import count_part_ii
 from gateway.rules.identifiers import count_bank_details, count_ni_numbers
 
 
@@ -38,3 +39,18 @@ def test_ni_numbers(text: str, count: int) -> None:
 ])
 def test_bank_details(text: str, count: int) -> None:
     assert count_bank_details(text) == count
+
+
+@pytest.mark.parametrize("text, count", [
+    ("Part II items", 1),
+    ("PART 2 - EXEMPT BUSINESS", 1),
+    ("to be taken in Part II.", 1),
+    ("under part two", 1),
+    ("Part II: confidential", 1),
+    ("Part II of the Localism Act 2011", 0),
+    ("see part 2 of the report", 0),
+    ("part 2 below", 0),
+    ("counterpart 2 items", 0),
+])
+def test_part_ii_business(text: str, count: int) -> None:
+    assert count_part_ii(text) == count
