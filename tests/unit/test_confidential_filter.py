@@ -307,3 +307,30 @@ async def test_configured_markers_and_patterns_replace_the_defaults(tmp_path: Pa
     value = header((await check(tmp_path, msg, settings=settings))[0])
     assert value == ('label=absent; found: the phrase "planning enforcement" in the message '
                      "text; text matching the pattern 'case ref' in the message text")
+
+
+def test_the_shipped_config_documents_the_defaults() -> None:
+    from gateway.config import load_config, section
+    from gateway.filters.access_codes import AccessCodesConfig, parse_access_codes
+    from gateway.filters.confidential import ConfidentialConfig, parse_confidential
+    from gateway.filters.language import LanguageConfig, parse_language
+
+    config = load_config(Path(__file__).parents[2] / "config" / "gateway.toml")
+    assert parse_confidential(section(config, "confidential")) == ConfidentialConfig()
+    assert parse_access_codes(section(config, "access_codes")) == AccessCodesConfig()
+    assert parse_language(section(config, "language")) == LanguageConfig()
+
+
+def test_check_config_names_the_key_and_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from tests.conftest import write_config
+
+    path = write_config(tmp_path, {"confidential": {"patterns": {"broken": "(unclosed"}}})
+    run = subprocess.run([sys.executable, "-m", "gateway", "check-config", "--config", str(path)],
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2
+    line = next(n for n, text in enumerate(path.read_text().splitlines(), 1)
+                if text.startswith("broken"))
+    assert f"confidential.patterns.broken (line {line}): is not a regular expression" in run.stderr
