@@ -1,0 +1,1 @@
+"""Reading messages: text extraction from bodies and attachments."""
