@@ -31,6 +31,7 @@ from gateway.notices import send_notices
 from gateway.pipeline import Pipeline, PipelineResult
 from gateway.quarantine import QuarantineStore
 from gateway.relay import DeliveryResult, Upstream, deliver_maildir
+from gateway.senders import learn_recipients
 from gateway.users import UsersFile
 from gateway.verdicts import Quarantine, Reject, TempFail
 
@@ -386,7 +387,19 @@ class SideHandler:
                         f"{'; '.join(verdict.reasons)}"), "quarantine", ""
             return "250 2.0.0 Message accepted", "quarantine", ""
         delivery = await self._deliver(session, ctx)
+        if delivery.ok and self.side == "outbound":
+            await self._learn(ctx)
         return delivery.reply, "deliver" if delivery.ok else "deliver-failed", delivery.reply
+
+    async def _learn(self, ctx: MessageContext) -> None:
+        """Whoever a councillor writes to becomes a known sender (their replies are expected)."""
+        try:
+            learned = await learn_recipients(self.config, ctx.envelope.rcpt_tos)
+        except OSError as e:
+            log.error("id=%s could not record learned senders: %s", ctx.id, e)
+            return
+        if learned:
+            log.info("id=%s learned senders: %s", ctx.id, ",".join(learned))
 
     async def _deliver(self, session: Session, ctx: MessageContext) -> DeliveryResult:
         hop = self.listener.deliver_to

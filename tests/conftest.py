@@ -144,6 +144,8 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
             "users_file": str(tmp_path / "users"),
         },
         "quarantine": {"path": str(tmp_path / "quarantine")},
+        # Never the machine's resolver: tests that need DNS point this at the loopback server.
+        "dns": {"nameservers": ["127.0.0.1:9"], "timeout": 0.5},
     }
 
 
