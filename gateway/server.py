@@ -8,6 +8,7 @@ is answered only after the next hop (or the fsync of a Maildir or quarantine fil
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import ipaddress
 import itertools
 import logging
@@ -16,6 +17,7 @@ import secrets
 import ssl
 import time
 from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import Any
 
@@ -420,7 +422,9 @@ class SideHandler:
 
     def _audit(self, ctx: MessageContext, outcome: str, reply: str, hop_reply: str,
                result: PipelineResult, ms: float) -> None:
-        msg = ctx.message
+        # Only the header block: parsing a large body again here would block the event loop.
+        head = ctx.data.split(b"\r\n\r\n", 1)[0][:256 * 1024]
+        msg = BytesHeaderParser(policy=email.policy.SMTP).parsebytes(head)
         try:
             subject = " ".join(str(msg.get("subject", "")).split())
             message_id = str(msg.get("message-id", "")).strip()
