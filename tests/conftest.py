@@ -181,3 +181,27 @@ async def running_gateway(config: Config) -> AsyncIterator[Gateway]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if asyncio.iscoroutinefunction(getattr(item, "function", None)):
+            item.fixturenames.append("no_tasks_left_behind")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def no_tasks_left_behind() -> AsyncIterator[None]:
+    """Fails a test that leaves asyncio tasks running (a leaked connection or job)."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for _ in range(20):  # let closing connections finish their last callbacks
+        if not leftover:
+            break
+        await asyncio.sleep(0)
+        leftover = [t for t in leftover if not t.done()]
+    if leftover:
+        for t in leftover:
+            t.cancel()
+        pytest.fail(f"test left {len(leftover)} task(s) running: {leftover[:3]}")
