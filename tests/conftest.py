@@ -186,7 +186,8 @@ def anyio_backend() -> str:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if asyncio.iscoroutinefunction(getattr(item, "function", None)):
-            item.fixturenames.append("no_tasks_left_behind")  # type: ignore[attr-defined]
+            # First set up, so last torn down: after the test's own fixtures cleaned up.
+            item.fixturenames.insert(0, "no_tasks_left_behind")  # type: ignore[attr-defined]
 
 
 @pytest.fixture
