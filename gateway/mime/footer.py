@@ -331,7 +331,10 @@ def _decorate_leaf(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit])
     if new_text is None:
         return _Status.PRESENT
     if ent.content_type == "text/html":
-        encoded = new_text.encode(charset, "xmlcharrefreplace")
+        # Characters the part cannot hold become references, so the charset never changes (a
+        # <meta charset> inside would contradict a new one); a 7-bit part stays 7-bit.
+        ascii_only = cte == "7bit" and text.isascii() and "a<>".encode(charset) == b"a<>"
+        encoded = new_text.encode("ascii" if ascii_only else charset, "xmlcharrefreplace")
         new_charset = charset
     else:
         try:
