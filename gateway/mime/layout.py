@@ -18,7 +18,7 @@ from email.parser import BytesHeaderParser
 __all__ = ["Entity", "locate", "header_fields", "shape"]
 
 _EOL = re.compile(rb"\r?\n")
-_BLANK_LINE = re.compile(rb"(\r?\n)(\r?\n)")
+_HEADER_LINE = re.compile(rb"[\x21-\x39\x3b-\x7e]*:|[ \t]|From ")
 
 
 @dataclass(frozen=True)
@@ -50,14 +50,21 @@ class Entity:
 
 
 def _header_end(data: bytes, start: int, end: int) -> tuple[int, int]:
-    """(end of the header block, start of the body) for an entity beginning at ``start``."""
-    m = _EOL.match(data, start, end)
-    if m:  # no header fields at all: the body starts after the empty first line
-        return start, m.end()
-    m = _BLANK_LINE.search(data, start, end)
-    if m is None:
-        return end, end
-    return m.end(1), m.end(2)
+    """(end of the header block, start of the body) for an entity beginning at ``start``.
+
+    As the ``email`` package reads it: header fields run to the first empty line, or to the
+    first line that is not a header field (then the body starts on that line)."""
+    pos = start
+    while pos < end:
+        m = _EOL.search(data, pos, end)
+        line_end = m.start() if m else end
+        next_line = m.end() if m else end
+        if line_end == pos:  # the empty line
+            return pos, next_line
+        if not _HEADER_LINE.match(data, pos, line_end):
+            return pos, pos
+        pos = next_line
+    return end, end
 
 
 def _parse_headers(block: bytes, default_type: str) -> Message:
