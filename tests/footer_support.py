@@ -157,3 +157,34 @@ def check_invariants(original: bytes, out: bytes, footer: Footer, *,
             assert not hit or len(hit) == len(forms)
     # Twice adds nothing.
     assert add_footer(out, footer.text, footer.html, "wrap") is None
+
+
+BASE_TOML = """
+[gateway]
+council_domains = ["stanion-pc.gov.uk", "stanion.org.uk"]
+hostname = "mail.stanion-pc.gov.uk"
+audit_log = "{tmp}/audit.jsonl"
+
+[inbound]
+listen = "127.0.0.1:0"
+deliver_to = "maildir:{tmp}/mailbox"
+
+[outbound]
+listen = "127.0.0.2:0"
+deliver_to = "maildir:{tmp}/outbox"
+users_file = ""
+
+[quarantine]
+path = "{tmp}/quarantine"
+"""
+
+
+def config_text(tmp: object, extra: str = "") -> str:
+    return BASE_TOML.format(tmp=tmp) + extra
+
+
+def outbound_context(data: bytes, mail_from: str = "clerk@stanion-pc.gov.uk"):  # noqa: ANN201
+    from gateway.context import Envelope, MessageContext
+
+    return MessageContext(id="test-1", direction="outbound",
+                          envelope=Envelope(mail_from, ["resident@example.org"]), data=data)

@@ -67,9 +67,9 @@ def _selector(s: Section, name: str, default: str) -> str:
     return value
 
 
-@register_section("dkim")
 def parse_dkim(s: Section) -> DkimConfig:
-    """``[dkim]``: domain, selector, private_key_file; ed25519_selector, ed25519_private_key_file."""
+    """``[dkim]``: domain, selector, private_key_file, and optionally ed25519_selector and
+    ed25519_private_key_file."""
     domain = s.text("domain", "").strip().lower().rstrip(".")
     if domain and not _DOMAIN.match(domain):
         s.problem("domain", f'"{domain}" is not a domain name')
@@ -130,6 +130,10 @@ class DkimFilter:
         selectors = ", ".join(f"s={k.selector}" for k in self.keys)
         return Modify(new_bytes=header + ctx.data, findings=(
             Finding(self.name, "signed", f"DKIM-signed for d={self.keys[0].domain} {selectors}"),))
+
+
+# Registered apart from the definition so the function keeps its precise type.
+register_section("dkim")(parse_dkim)
 
 
 @register("dkim", order=100, sides=("outbound",), last=True,

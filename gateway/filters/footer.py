@@ -67,7 +67,6 @@ def _file_key(s: Section, name: str, default: str) -> tuple[Path | None, bool]:
     return p, True
 
 
-@register_section("footer")
 def parse_footer(s: Section) -> FooterConfig:
     """``[footer]``: text_file, html_file (empty: made from the text), signed."""
     text_file, _ = _file_key(s, "text_file", DEFAULT_TEXT_FILE)
@@ -119,6 +118,10 @@ _SAY = {
     "signed-skipped": "signed or encrypted message sent without the privacy notice footer "
                       '([footer] signed = "skip")',
 }
+
+
+# Registered apart from the definition so the function keeps its precise type.
+register_section("footer")(parse_footer)
 
 
 @register("footer", order=90, sides=("outbound",),

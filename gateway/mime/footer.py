@@ -190,7 +190,8 @@ def _stdlib_shape(data: bytes) -> list[str]:
         out.append(part.get_content_type())
         if part.get_content_maintype() == "multipart" and part.is_multipart():
             for child in part.get_payload():
-                walk(child)
+                if isinstance(child, Message):
+                    walk(child)
 
     walk(msg)
     return out
@@ -272,7 +273,8 @@ def _decorate_mixed(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit]
             return status
     if ent.content_type == "multipart/mixed" and ent.close is not None:
         boundary = str(ent.headers.get_param("boundary"))
-        part = b"\r\n--" + boundary.encode("ascii", "surrogateescape") + _CRLF + _footer_part(footer)
+        delimiter = b"\r\n--" + boundary.encode("ascii", "surrogateescape") + _CRLF
+        part = delimiter + _footer_part(footer)
         edits.append(_Edit(ent.close, ent.close, part))
         return _Status.ADDED
     return status

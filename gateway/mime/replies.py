@@ -91,6 +91,9 @@ def text_history_start(text: str) -> int | None:
 _VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
                    "source", "track", "wbr"})
 _SKIP_TEXT = frozenset({"script", "style", "head", "title"})
+# Tags that do not break a line of text: no space stands in for them.
+_INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "cite", "code", "em", "font", "i", "kbd",
+                     "mark", "q", "s", "small", "span", "strong", "sub", "sup", "u", "var"})
 
 
 def _classes(attrs: dict[str, str | None]) -> set[str]:
@@ -135,7 +138,8 @@ class _Scanner(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag in _SKIP_TEXT:
             self._skip += 1
-        self.text.append((self._offset(), " "))
+        if tag not in _INLINE:
+            self.text.append((self._offset(), " "))
         if tag in _VOID:
             return
         if self._open_tag is not None:
@@ -159,7 +163,8 @@ class _Scanner(HTMLParser):
         if tag in _SKIP_TEXT and self._skip:
             self._skip -= 1
         pos = self._offset()
-        self.text.append((pos, " "))
+        if tag not in _INLINE:
+            self.text.append((pos, " "))
         if self._open_tag == tag:
             self._depth -= 1
             if self._depth == 0:

@@ -15,7 +15,10 @@ WORDS = st.text(
     alphabet=st.sampled_from(list("abcdefghij klmnopqrstuvwxyz ABC.,;:!?-'\"<>&=")
                              + list("\u00e9\u00fc\u00a3\u00e7\u20ac\u2019\u2013\u0416\u3042")),
     min_size=0, max_size=60)
-LINES = st.lists(WORDS, min_size=0, max_size=8).map(lambda ls: "\n".join(ls) + "\n")
+# Lines start with a letter: a body ending in ">" lines is a reply, where the footer goes above
+# the quote (tested in test_footer_replies.py).
+LINES = st.lists(WORDS, min_size=0, max_size=8).map(
+    lambda ls: "\n".join("w" + line for line in ls) + "\n")
 CHARSETS = ("us-ascii", "iso-8859-1", "windows-1252", "koi8-r", "utf-8")
 
 
