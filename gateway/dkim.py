@@ -94,13 +94,13 @@ def sign(data: bytes, keys: Sequence[SigningKey]) -> bytes:
     """
     include = [h.encode("ascii") for h in header_list(_header_names(data))]
     out = b""
-    for key in keys:
-        out = dkim.sign(
+    for key in keys:  # the first key's signature on top: some receivers check only that one
+        out += dkim.sign(
             data, key.selector.encode("ascii"), key.domain.encode("ascii"), key.private_key,
             canonicalize=(b"relaxed", b"relaxed"),
             signature_algorithm=key.algorithm.encode("ascii"),
             include_headers=include, linesep=b"\r\n",
-        ) + out
+        )
     return out
 
 
