@@ -18,7 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 SHIPPED = Footer((ROOT / "config" / "footer.txt").read_text())
 
 
-def gateway(cwd: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+def gateway(cwd: Path, *args: str,
+            stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     return subprocess.run([sys.executable, "-m", "gateway", *args], cwd=cwd, env=env,
                           input=stdin, capture_output=True, timeout=60)
