@@ -14,6 +14,7 @@ import sys
 
 import gateway.commands
 from gateway import __version__
+from gateway.logctx import ConnIdFilter
 
 __all__ = ["main", "build_parser", "setup_logging"]
 
@@ -24,12 +25,12 @@ EXIT_CONFIG = 2
 
 def setup_logging(verbose: bool = False) -> None:
     """Greppable lines on stderr: time, level, logger, then key=value words."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-        force=True,
-    )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ConnIdFilter())
+    handler.setFormatter(logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s conn=%(conn)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
+                        force=True)
     # aiosmtpd logs every command at INFO; our own summary lines say what matters.
     logging.getLogger("mail.log").setLevel(logging.WARNING if not verbose else logging.DEBUG)
 

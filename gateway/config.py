@@ -48,7 +48,7 @@ class Problem:
 
 class ConfigError(Exception):
     def __init__(self, path: str, problems: list[Problem]):
-        self.prefix = path
+        self.source = path
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
 
@@ -306,6 +306,8 @@ class ListenerConfig:
     deliver_tls_verify: bool = True
     deliver_ca_file: Path | None = None
     deliver_timeout: float = 60.0
+    # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
+    loopback_auth_without_tls: bool = True
 
 
 @dataclass(frozen=True)
@@ -343,8 +345,11 @@ class Config:
 SECTION_VALIDATORS: dict[str, Callable[[Section], object]] = {}
 
 
-def register_section(name: str) -> Callable[[Callable[[Section], object]], Callable[[Section], object]]:
-    def deco(fn: Callable[[Section], object]) -> Callable[[Section], object]:
+SectionParser = Callable[[Section], object]
+
+
+def register_section(name: str) -> Callable[[SectionParser], SectionParser]:
+    def deco(fn: SectionParser) -> SectionParser:
         if name in SECTION_VALIDATORS:
             raise ValueError(f"config section {name!r} registered twice")
         SECTION_VALIDATORS[name] = fn
@@ -404,6 +409,8 @@ def _parse_listener(s: Section, side: str) -> ListenerConfig:
         deliver_tls_verify=s.flag("deliver_tls_verify", True),
         deliver_ca_file=s.optional_path("deliver_ca_file", ""),
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
+        loopback_auth_without_tls=(
+            s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
     )
     if cfg.deliver_user and cfg.deliver_password_file is None:
         s.problem("deliver_password_file", "is needed when deliver_user is set")
@@ -471,7 +478,7 @@ def parse_config(text: str, source: str = "<text>") -> Config:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f'; did you mean "[{close[0]}]"?' if close else ""
             problems.append(Problem(name, f"is not a section the gateway knows{hint}"))
-    if inbound.listen == outbound.listen:
+    if inbound.listen == outbound.listen and inbound.listen[1] != 0:
         problems.append(Problem("outbound.listen", "must differ from inbound.listen"))
     if problems:
         for i, p in enumerate(problems):
@@ -486,7 +493,8 @@ def load_config(path: str | Path | None = None) -> Config:
     if path is None and not p.exists():
         from importlib.resources import files
 
-        return parse_config(files("gateway").joinpath("data/gateway.toml").read_text(), "<embedded>")
+        embedded = files("gateway").joinpath("data/gateway.toml").read_text(encoding="utf-8")
+        return parse_config(embedded, "<embedded>")
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -515,7 +523,9 @@ def find_line(text: str, key: str) -> int | None:
         if m:
             current = m.group(1).replace(" ", "")
             if current == ".".join(parts):
-                header_line = no
+                return no
+            if current == table and header_line is None:
+                header_line = no  # a missing key is pointed at its section
             continue
         if current == table and re.match(rf"^{re.escape(name)}\s*=", stripped):
             return no

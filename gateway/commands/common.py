@@ -23,7 +23,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 
 def report_problems(err: ConfigError) -> None:
-    print(f"{err.path}: {len(err.problems)} problem(s) in the configuration:", file=sys.stderr)
+    print(f"{err.source}: {len(err.problems)} problem(s) in the configuration:", file=sys.stderr)
     for p in err.problems:
         print(f"  - {p}", file=sys.stderr)
 

@@ -1,1 +1,2 @@
-"""MIME surgery on whole messages: pure functions from bytes to bytes, no I/O."""
+"""Working with messages as MIME: reading text out of bodies and attachments, and the footer
+surgery. Pure functions over message bytes, no I/O."""

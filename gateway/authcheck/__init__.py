@@ -1,0 +1,145 @@
+"""Is a message really from who it says? SPF, DKIM and DMARC, written into Authentication-Results.
+
+``authenticate`` runs the three checks under one deadline; any DNS trouble becomes ``temperror``
+for the check it hit (never an exception). ``header_value`` renders the RFC 8601 header with the
+gateway's hostname as authserv-id, and ``strip_own_results`` removes fields that claim that id
+but arrived from outside (nobody else may speak for this gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+import authres
+import authres.dmarc
+
+from gateway.authcheck.dkimcheck import DkimResult, verify_dkim
+from gateway.authcheck.dmarc import DmarcResult, aligned, check_dmarc, org_domain
+from gateway.authcheck.resolver import DnsConfig, DnsTempError, Resolver, parse_dns, resolver_for
+from gateway.authcheck.spf import SpfResult, check_spf
+
+__all__ = [
+    "AuthResults",
+    "DkimResult",
+    "DmarcResult",
+    "DnsConfig",
+    "DnsTempError",
+    "Resolver",
+    "SpfResult",
+    "authenticate",
+    "header_value",
+    "org_domain",
+    "parse_dns",
+    "resolver_for",
+    "strip_own_results",
+]
+
+
+@dataclass(frozen=True)
+class AuthResults:
+    spf: SpfResult
+    dkim: tuple[DkimResult, ...]
+    dmarc: DmarcResult
+    from_domain: str
+    notes: tuple[str, ...] = field(default=())
+
+    def authentic(self) -> bool:
+        """The From: domain is shown genuine: DMARC pass, or (no DMARC record) an aligned pass."""
+        if self.dmarc.result == "pass":
+            return True
+        if self.dmarc.result != "none" or not self.from_domain:
+            return False
+        return any(d.result == "pass" and aligned(d.domain, self.from_domain, "r")
+                   for d in self.dkim) or (
+            self.spf.result == "pass" and self.spf.identity == "mailfrom"
+            and aligned(self.spf.domain, self.from_domain, "r"))
+
+    def dns_trouble(self) -> bool:
+        return "temperror" in (self.spf.result, self.dmarc.result) or any(
+            d.result == "temperror" for d in self.dkim)
+
+    def failures(self) -> list[str]:
+        """Plain-English sentences for each check that positively failed."""
+        out = []
+        if self.spf.result == "fail":
+            out.append(f"the sending server is not allowed to send mail for {self.spf.domain} "
+                       "(SPF fail)")
+        bad = [d for d in self.dkim if d.result in ("fail", "permerror")]
+        if bad and not any(d.result == "pass" for d in self.dkim):
+            out.append(f"its DKIM signature from {bad[0].domain or 'an unnamed domain'} "
+                       "does not verify")
+        if self.dmarc.result == "fail":
+            out.append(f"{self.dmarc.domain} publishes a DMARC policy of '{self.dmarc.policy}' "
+                       "and the message does not pass it")
+        return out
+
+
+async def authenticate(resolver: Resolver, *, data: bytes, client_ip: str, mail_from: str,
+                       helo: str, from_domain: str, deadline: float) -> AuthResults:
+    """SPF for the envelope sender, DKIM for every signature, DMARC for the From: domain."""
+    spf = SpfResult("temperror", mail_from.rpartition("@")[2] or helo, "mailfrom",
+                    "no answer in time")
+    dkim: list[DkimResult] = []
+    dmarc = DmarcResult("temperror", from_domain, reason="no answer in time")
+    try:
+        async with asyncio.timeout(deadline):
+            spf, dkim = await asyncio.gather(check_spf(resolver, client_ip, mail_from, helo),
+                                             verify_dkim(resolver, data))
+            dmarc = await check_dmarc(resolver, from_domain, spf, dkim)
+    except TimeoutError:
+        pass
+    return AuthResults(spf, tuple(dkim), dmarc, from_domain.lower())
+
+
+def _reason(text: str) -> str:
+    return re.sub(r'["\\\r\n]', "", text)[:120]
+
+
+def header_value(authserv_id: str, results: AuthResults) -> str:
+    """The value of our Authentication-Results field (RFC 8601)."""
+    parts: list[authres.core.AuthenticationResult] = []
+    spf = results.spf
+    spf_kw = {"reason": _reason(spf.reason)} if spf.reason else {}
+    if spf.identity == "helo":
+        parts.append(authres.SPFAuthenticationResult(result=spf.result, smtp_helo=spf.domain,
+                                                     **spf_kw))
+    else:
+        parts.append(authres.SPFAuthenticationResult(
+            result=spf.result, smtp_mailfrom=spf.domain or "unknown", **spf_kw))
+    if not results.dkim:
+        parts.append(authres.DKIMAuthenticationResult(result="none"))
+    for d in results.dkim:
+        kw = {"reason": _reason(d.reason)} if d.reason else {}
+        parts.append(authres.DKIMAuthenticationResult(result=d.result, header_d=d.domain or None,
+                                                      header_s=d.selector or None, **kw))
+    dm = results.dmarc
+    dm_kw = {"reason": _reason(dm.reason)} if dm.reason else {}
+    parts.append(authres.dmarc.DMARCAuthenticationResult(
+        result=dm.result, header_from=dm.domain or "unknown", **dm_kw))
+    header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=parts)
+    return str(header).split(":", 1)[1].strip()
+
+
+_FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
+
+
+def strip_own_results(data: bytes, authserv_id: str) -> bytes | None:
+    """The message without Authentication-Results fields naming our authserv-id; None if none."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, body = data, b""
+    fields = _FIELD_SPLIT.split(head)
+    own = authserv_id.lower().encode()
+    kept = []
+    for f in fields:
+        name, colon, value = f.partition(b":")
+        if colon and name.strip().lower() == b"authentication-results":
+            ident = re.sub(rb"\([^)]*\)", b"", value).strip().split(b";", 1)[0].split()
+            if ident and ident[0].lower() == own:
+                continue
+        kept.append(f)
+    if len(kept) == len(fields):
+        return None
+    return b"\r\n".join(kept) + (sep or b"\r\n\r\n") + body

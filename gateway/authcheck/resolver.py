@@ -1,0 +1,123 @@
+"""A small async DNS adapter for the authentication checks, with the ``[dns]`` config section.
+
+Every lookup has a short deadline. An answer that says "no such record" is an empty list; a lookup
+that could not be answered (timeout, server failure, no server reachable) raises
+:class:`DnsTempError`, which the checks report as ``temperror``: never a crash.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.resolver
+
+from gateway.config import Config, Section, register_section, section
+
+__all__ = ["DnsConfig", "DnsTempError", "Resolver", "parse_dns", "resolver_for"]
+
+
+@dataclass(frozen=True)
+class DnsConfig:
+    # (address, port) pairs; empty means the system's resolvers (/etc/resolv.conf).
+    nameservers: tuple[tuple[str, int], ...] = ()
+    timeout: float = 2.0
+
+
+def _nameserver(value: str) -> tuple[str, int]:
+    """``"127.0.0.1"``, ``"127.0.0.1:5353"``, ``"::1"`` or ``"[::1]:5353"`` -> (address, port)."""
+    host, port = value, 53
+    if value.startswith("["):
+        host, sep, rest = value[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            raise ValueError
+        port = int(rest[1:]) if rest else 53
+    elif value.count(":") == 1:
+        host, _, p = value.partition(":")
+        port = int(p)
+    ipaddress.ip_address(host)
+    if not 1 <= port <= 65535:
+        raise ValueError
+    return host, port
+
+
+def parse_dns(s: Section) -> DnsConfig:
+    servers = []
+    for i, item in enumerate(s.str_list("nameservers", ())):
+        try:
+            servers.append(_nameserver(item))
+        except ValueError:
+            s.problem(f"nameservers[{i}]",
+                      f'"{item}" is not a name server address like "127.0.0.1" or "127.0.0.1:5353"')
+    cfg = DnsConfig(
+        nameservers=tuple(servers),
+        timeout=s.number("timeout", 2.0, minimum=0.1, maximum=30),
+    )
+    s.finish()
+    return cfg
+
+
+register_section("dns")(parse_dns)
+
+
+class DnsTempError(Exception):
+    """The lookup could not be answered now; trying later may work."""
+
+
+class Resolver:
+    """Thin wrapper around dnspython's async resolver: lists of strings in, lists of strings out."""
+
+    def __init__(self, cfg: DnsConfig):
+        self.cfg = cfg
+        if cfg.nameservers:
+            r = dns.asyncresolver.Resolver(configure=False)
+            r.nameservers = [dns.nameserver.Do53Nameserver(host, port)
+                             for host, port in cfg.nameservers]
+        else:
+            r = dns.asyncresolver.Resolver()
+        r.timeout = cfg.timeout
+        r.lifetime = cfg.timeout
+        r.retry_servfail = False
+        r.cache = dns.resolver.LRUCache(2000)
+        self._r = r
+
+    async def query(self, name: str, rdtype: str) -> list[str]:
+        """The records of one type as text; [] when the name or the type does not exist."""
+        try:
+            qname = dns.name.from_text(name)
+        except (dns.exception.DNSException, UnicodeError, ValueError):
+            return []
+        try:
+            answer = await self._r.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
+            return []
+        except (dns.exception.Timeout, dns.resolver.NoNameservers,
+                dns.resolver.NoResolverConfiguration, dns.resolver.LifetimeTimeout) as e:
+            raise DnsTempError(f"DNS lookup of {name} {rdtype} failed: {type(e).__name__}") from e
+        except dns.exception.DNSException as e:
+            raise DnsTempError(f"DNS lookup of {name} {rdtype} failed: {e}") from e
+        if answer.rrset is None:
+            return []
+        if rdtype == "TXT":
+            return [b"".join(r.strings).decode("utf-8", "replace") for r in answer.rrset]
+        if rdtype == "MX":
+            ordered = sorted(answer.rrset, key=lambda r: r.preference)
+            return [r.exchange.to_text(omit_final_dot=True) for r in ordered]
+        if rdtype in ("A", "AAAA"):
+            return [r.address for r in answer.rrset]
+        return [r.to_text() for r in answer.rrset]
+
+    async def txt(self, name: str) -> list[str]:
+        return await self.query(name, "TXT")
+
+    async def addresses(self, name: str) -> list[str]:
+        """A and AAAA records together."""
+        return (await self.query(name, "A")) + (await self.query(name, "AAAA"))
+
+
+def resolver_for(config: Config) -> Resolver:
+    return Resolver(parse_dns(section(config, "dns")))

@@ -1,0 +1,72 @@
+"""``council-gateway run``: start both listeners and serve until SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from gateway.commands.common import add_config_option, load_or_report
+from gateway.config import Config, ConfigError, load_config
+from gateway.server import Gateway
+
+log = logging.getLogger("gateway.run")
+
+# Long-running jobs other modules start beside the listeners (quarantine purge, daily digest):
+# functions taking the live Gateway and running until cancelled.
+BACKGROUND_JOBS: list[Callable[[Gateway], Coroutine[Any, Any, None]]] = []
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "run",
+        help="run the gateway (both listeners)",
+        description="Run the gateway: the inbound and outbound listeners in one process. "
+                    "SIGTERM stops it gracefully; SIGHUP reloads the config file.",
+    )
+    add_config_option(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    config = load_or_report(args)
+    if config is None:
+        return 2
+    return asyncio.run(serve(config, args.config))
+
+
+async def serve(config: Config, path: str | None) -> int:
+    gateway = Gateway(config)
+    try:
+        await gateway.start()
+    except OSError as e:
+        log.error("cannot listen: %s", e)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def reload() -> None:
+        try:
+            new = load_config(path)
+            gateway.reload(new)
+        except ConfigError as err:
+            log.error("reload refused; keeping the running configuration. Problems in %s: %s",
+                      err.source, "; ".join(str(p) for p in err.problems))
+        except Exception as e:  # a filter that cannot be built from the new config
+            log.error("reload refused; keeping the running configuration: %s", e)
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    jobs = [asyncio.create_task(job(gateway)) for job in BACKGROUND_JOBS]
+    log.info("gateway ready (config %s)", config.source)
+    await stop.wait()
+    log.info("stopping: no new connections; finishing messages in flight")
+    for job in jobs:
+        job.cancel()
+    await gateway.stop()
+    log.info("stopped")
+    return 0

@@ -1,0 +1,383 @@
+"""The junk signals: pure functions, each a named fact about a message in plain English.
+
+Each function looks at one thing (an attachment, a display name, a domain, a link, a phrase) and
+returns :class:`Signal` objects with points; the junk filter adds the points up and compares them
+with ``[junk] threshold``. Nothing here does I/O, so each signal is tested with a table of inputs.
+
+Policy: Stanion "Email" (junk from unknown sources; attachments only from trusted sources;
+list-serve mail unrelated to council business, chain letters and unsolicited advertising are
+unacceptable) and Kirkham rule 15 (spam and phishing).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from email.message import EmailMessage, Message
+from email.utils import getaddresses, parseaddr
+from urllib.parse import urlsplit
+
+from bs4 import BeautifulSoup
+
+from gateway.authcheck import AuthResults, org_domain
+from gateway.authcheck.dmarc import public_suffix
+from gateway.senders import SenderBook
+
+__all__ = [
+    "Signal",
+    "attachment_names",
+    "attachments_signal",
+    "auth_signals",
+    "blocked_signal",
+    "bulk_signal",
+    "display_name_signal",
+    "forged_known_signal",
+    "link_signal",
+    "lookalike_signal",
+    "message_text",
+    "phrase_signals",
+    "reply_to_signal",
+    "skeleton",
+    "STRONG",
+]
+
+STRONG = 5.0  # one strong signal alone reaches the default threshold
+ADVERT_POINTS = 2.5  # advertising phrases count half: two of them make a strong signal
+SOFTFAIL_POINTS = 2.0
+MAX_TEXT = 200_000
+
+
+@dataclass(frozen=True)
+class Signal:
+    code: str  # short tag, e.g. "attachment-unknown-sender"
+    points: float
+    text: str  # one plain-English sentence for the clerk
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _addr(value: str) -> str:
+    return parseaddr(value)[1].strip().lower()
+
+
+def _domain(address: str) -> str:
+    return address.rpartition("@")[2].lower().rstrip(".") if "@" in address else ""
+
+
+def _visible(text: str, limit: int = 80) -> str:
+    """A value from the message, safe to quote in a sentence: one line, no control characters."""
+    text = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+# ---------------------------------------------------------------------- authentication
+
+def auth_signals(auth: AuthResults) -> list[Signal]:
+    """Authentication that positively failed (DNS trouble is not failure)."""
+    out = []
+    if auth.dmarc.result == "fail" and auth.dmarc.policy in ("reject", "quarantine"):
+        out.append(Signal("dmarc-fail", STRONG,
+                          f"Failed authentication: {auth.dmarc.domain} asks receivers to "
+                          f"{auth.dmarc.policy} mail that does not pass its DMARC check, and "
+                          "this one does not pass."))
+    if auth.spf.result == "fail":
+        out.append(Signal("spf-fail", STRONG,
+                          "Failed authentication: the server that sent it is not allowed to send "
+                          f"mail for {auth.spf.domain} (SPF fail)."))
+    elif auth.spf.result == "softfail":
+        out.append(Signal("spf-softfail", SOFTFAIL_POINTS,
+                          f"The server that sent it is probably not allowed to send mail for "
+                          f"{auth.spf.domain} (SPF soft fail)."))
+    bad = [d for d in auth.dkim if d.result == "fail"]
+    if bad and not any(d.result == "pass" for d in auth.dkim):
+        out.append(Signal("dkim-fail", 3.0,
+                          f"Failed authentication: its DKIM signature from {bad[0].domain} does "
+                          "not match the message (it was changed or forged)."))
+    return out
+
+
+def forged_known_signal(book: SenderBook, from_addr: str, auth: AuthResults) -> Signal | None:
+    """A known sender's address on mail that cannot be shown to be theirs."""
+    source = book.known_source(from_addr)
+    if source is None or auth.authentic() or auth.dns_trouble():
+        return None
+    who = "a council address" if source == "council" else "a known sender"
+    return Signal("forged-known-sender", STRONG,
+                  f"Claims to come from {who} ({_visible(from_addr)}), but it could not be shown "
+                  f"to be genuine (SPF {auth.spf.result}, DKIM "
+                  f"{'/'.join(d.result for d in auth.dkim) or 'none'}, DMARC {auth.dmarc.result}).")
+
+
+def blocked_signal(book: SenderBook, from_addr: str, mail_from: str) -> Signal | None:
+    for address in (from_addr, mail_from):
+        if address and book.is_blocked(address):
+            return Signal("blocked-sender", STRONG,
+                          f"The clerk has blocked this sender ({_visible(address)}).")
+    return None
+
+
+# ---------------------------------------------------------------------- attachments
+
+def attachment_names(msg: Message) -> list[str]:
+    """Names of the parts a person would see as attachments (inline images are not)."""
+    out = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if part.is_multipart() and ctype != "message/rfc822":
+            continue
+        disposition = part.get_content_disposition()
+        try:
+            filename = part.get_filename()
+        except Exception:
+            filename = None
+        if ctype == "message/rfc822":
+            out.append(filename or "a forwarded message")
+        elif disposition == "attachment" or (filename and disposition != "inline"):
+            out.append(filename or f"an unnamed {ctype} file")
+        elif disposition is None and part.get_content_maintype() not in ("text", "image"):
+            out.append(f"an unnamed {ctype} file")
+    return out
+
+
+def attachments_signal(names: list[str]) -> Signal | None:
+    if not names:
+        return None
+    shown = ", ".join(_visible(n, 60) for n in names[:3]) + (" …" if len(names) > 3 else "")
+    return Signal("attachment-unknown-sender", STRONG,
+                  f"Has {_plural(len(names), 'attachment')} ({shown}) from a sender the council "
+                  "does not know; attachments are opened only from trusted sources.")
+
+
+# ---------------------------------------------------------------------- names and domains
+
+_EMAILISH = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[str],
+                        free_mail: frozenset[str]) -> Signal | None:
+    """A display name that borrows a council title, a known person's name or another address."""
+    name, address = parseaddr(from_header)
+    address = address.lower()
+    name = " ".join(name.split())
+    if not name or not address:
+        return None
+    domain = _domain(address)
+    if domain in book.council_domains:
+        return None
+    if domain in free_mail:
+        where = f"a free-mail one ({_visible(address)})"
+    else:
+        where = f"{_visible(address)}, not a council address"
+    for shown in _EMAILISH.findall(name):
+        if shown.lower() != address:
+            return Signal("display-name-impersonation", STRONG,
+                          f'Looks like phishing: the name shows the address "{_visible(shown)}" '
+                          f"but the mail comes from {_visible(address)}.")
+    folded = name.casefold()
+    for title in protected:
+        if re.search(rf"(?<!\w){re.escape(title.casefold())}(?!\w)", folded):
+            return Signal("display-name-impersonation", STRONG,
+                          f'Looks like phishing: the name says "{_visible(name)}" but the '
+                          f"address is {where}.")
+    for known_name, known_addr in book.names:
+        if known_name.casefold() == folded and known_addr != address:
+            return Signal("display-name-impersonation", STRONG,
+                          f'Looks like phishing: "{_visible(name)}" is the name of a known sender '
+                          f"({known_addr}), but this mail comes from {_visible(address)}.")
+    return None
+
+
+_CONFUSABLES = str.maketrans({
+    "0": "o", "1": "l", "i": "l", "|": "l", "3": "e", "5": "s", "7": "t", "8": "b", "@": "a",
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "l", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "ɡ": "g", "ν": "v", "ο": "o", "α": "a", "ı": "l", "ӏ": "l", "-": None,
+    "_": None,
+})
+
+
+def skeleton(label: str) -> str:
+    """What a name looks like to a reader: homoglyphs folded, hyphens dropped (UTS 39 in small)."""
+    try:
+        if label.startswith("xn--") or ".xn--" in label:
+            label = label.encode("ascii").decode("idna")
+    except UnicodeError:
+        pass
+    text = unicodedata.normalize("NFKC", label).casefold()
+    text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+    text = text.translate(_CONFUSABLES)
+    return text.replace("rn", "m").replace("vv", "w").replace("cl", "d")
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Damerau-Levenshtein distance (adjacent swaps count one)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        cur = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[-1]
+
+
+def _label(domain: str) -> str:
+    """The registered name without its public suffix: ``stanion-pc.gov.uk`` -> ``stanion-pc``."""
+    org = org_domain(domain)
+    suffix = public_suffix(org)
+    return org[: -len(suffix) - 1] if suffix and org.endswith("." + suffix) else org.split(".")[0]
+
+
+def lookalike(domain: str, known: Iterable[str], free_mail: frozenset[str]) -> str | None:
+    """The known domain that ``domain`` imitates, or None."""
+    domain = domain.lower().rstrip(".")
+    if not domain or "." not in domain:
+        return None
+    org = org_domain(domain)
+    label = _label(domain)
+    for k in sorted(known):
+        korg = org_domain(k)
+        if korg == org:
+            return None  # the same organisation (or a subdomain of it)
+    for k in sorted(known):
+        korg, klabel = org_domain(k), _label(k)
+        if skeleton(label) == skeleton(klabel) and len(klabel) >= 3:
+            return k
+        if k in free_mail or len(klabel) < 5:
+            continue
+        if _edit_distance(label, klabel) <= (1 if len(klabel) < 10 else 2):
+            return k
+        if klabel in label.split("-") or label.startswith(klabel + "-"):
+            return k
+    return None
+
+
+def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
+                     free_mail: frozenset[str]) -> Signal | None:
+    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co")."""
+    known = list(known)
+    for role, domain in domains:
+        target = lookalike(domain, known, free_mail)
+        if target:
+            return Signal("lookalike-domain", STRONG,
+                          f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
+                          f"{target} but is not it.")
+    return None
+
+
+def reply_to_signal(from_addr: str, reply_to_header: str,
+                    free_mail: frozenset[str]) -> Signal | None:
+    """Replies diverted to a free-mail address other than the sender's own."""
+    for _, address in getaddresses([reply_to_header]):
+        address = address.lower()
+        if address and address != from_addr and _domain(address) in free_mail:
+            return Signal("reply-to-free-mail", STRONG,
+                          f"Replies would go to a free-mail address ({_visible(address)}), not to "
+                          f"the sender ({_visible(from_addr) or 'unknown'}).")
+    return None
+
+
+def bulk_signal(msg: Message, known_lists: Iterable[str]) -> Signal | None:
+    """Mailing-list or bulk mail from a list the council has not said it reads."""
+    list_id = " ".join(str(msg.get("list-id", "") or "").split())
+    precedence = str(msg.get("precedence", "") or "").strip().lower()
+    if not list_id and precedence not in ("bulk", "list", "junk"):
+        return None
+    m = re.search(r"<([^<>]+)>", list_id)
+    ident = (m.group(1) if m else list_id).strip().lower()
+    if ident and any(ident == k.strip().strip("<>").lower() for k in known_lists):
+        return None
+    what = f"List-Id {_visible(ident)}" if ident else f"Precedence: {precedence}"
+    return Signal("bulk-mail", STRONG,
+                  f"Bulk or mailing-list mail ({what}) from a list the council has not "
+                  "subscribed to.")
+
+
+# ---------------------------------------------------------------------- body
+
+def _parts(msg: Message, subtype: str) -> list[str]:
+    out = []
+    for part in msg.walk():
+        if part.get_content_type() != f"text/{subtype}":
+            continue
+        if part.get_content_disposition() == "attachment":
+            continue
+        try:
+            content = part.get_content() if isinstance(part, EmailMessage) else part.get_payload()
+        except Exception:
+            payload = part.get_payload(decode=True)
+            content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+        if isinstance(content, str):
+            out.append(content[:MAX_TEXT])
+    return out
+
+
+def message_text(msg: Message) -> str:
+    """Subject and the readable text of the body (HTML parts reduced to their text)."""
+    chunks = [str(msg.get("subject", "") or "")]
+    chunks += _parts(msg, "plain")
+    for html in _parts(msg, "html"):
+        chunks.append(BeautifulSoup(html, "html.parser").get_text(" "))
+    return " ".join(" ".join(chunks).split())
+
+
+_URLISH = re.compile(r"^\s*(?:https?://)?((?:[\w-]+\.)+[a-z]{2,})(?:[/:?#]\S*)?\s*$", re.I)
+
+
+def link_signal(msg: Message) -> Signal | None:
+    """A link whose text shows one web address and whose target is another."""
+    for html in _parts(msg, "html"):
+        soup = BeautifulSoup(html, "html.parser")
+        for a in soup.find_all("a", href=True):
+            shown = a.get_text(" ", strip=True)
+            m = _URLISH.match(shown)
+            if not m:
+                continue
+            href = str(a["href"]).strip()
+            try:
+                target = (urlsplit(href).hostname or "").lower()
+            except ValueError:
+                continue
+            if not target or href.lower().startswith("mailto:"):
+                continue
+            if org_domain(m.group(1)) != org_domain(target):
+                return Signal("link-mismatch", STRONG,
+                              f'Looks like phishing: a link shows "{_visible(shown, 60)}" but '
+                              f"leads to {_visible(target, 60)}.")
+    return None
+
+
+def _find(text: str, phrases: Iterable[str]) -> list[str]:
+    folded = text.casefold()
+    found = []
+    for p in phrases:
+        needle = " ".join(p.casefold().split())
+        if needle and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", folded):
+            found.append(p)
+    return found
+
+
+def phrase_signals(text: str, chain: Iterable[str], advert: Iterable[str]) -> list[Signal]:
+    out = []
+    hits = _find(text, chain)
+    if hits:
+        out.append(Signal("chain-letter", STRONG,
+                          f'Reads like a chain letter: "{_visible(hits[0], 60)}".'))
+    hits = _find(text, advert)
+    if hits:
+        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
+        out.append(Signal("advertising", ADVERT_POINTS * len(hits),
+                          f"Reads like unsolicited advertising: {shown}."))
+    return out
+
+
+def address_of(header: str) -> str:
+    return _addr(header)

@@ -1,0 +1,60 @@
+"""Durable Maildir writes: tmp/, fsync, rename into new/, fsync the folder.
+
+A message counts as delivered (or held) only once this returns; the SMTP client is told 250 after.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from pathlib import Path
+
+__all__ = ["ensure_maildir", "write_message", "unique_name"]
+
+_counter = 0
+
+
+def ensure_maildir(root: Path) -> None:
+    for sub in ("tmp", "new", "cur"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+
+
+def unique_name() -> str:
+    """A Maildir unique name: seconds.M<micro>P<pid>Q<n>.<host>."""
+    global _counter
+    _counter += 1
+    now = time.time()
+    host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{_counter}.{host}"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
+    """Write ``data`` (CRLF or LF) into ``root/new`` with LF line endings; returns the path.
+
+    Raises OSError (disk full, unwritable folder); nothing is left in new/ when it does.
+    """
+    ensure_maildir(root)
+    name = name or unique_name()
+    tmp = root / "tmp" / name
+    final = root / "new" / name
+    body = data.replace(b"\r\n", b"\n")
+    try:
+        with open(tmp, "xb") as f:
+            f.write(body)
+            f.flush()
+            os.fsync(f.fileno())
+        os.rename(tmp, final)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(root / "new")
+    return final

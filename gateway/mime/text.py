@@ -1,0 +1,374 @@
+"""The text of a message, piece by piece, for rules that look for words.
+
+:func:`iter_text` yields the Subject, every text/plain and text/html body part (HTML reduced to
+the text a reader sees), attachment file names, and the words inside .txt, .csv, .html, .docx,
+.odt, .xlsx and .pdf attachments, each with its place in words (``the attachment
+"minutes.docx"``). A file of those kinds that cannot be read (damaged, password-protected, too
+big, out of time) is reported as :class:`Unreadable`, never passed over as clean. Files of other
+kinds (pictures, .zip, old .doc) are not opened; only their names are looked at.
+
+Reading is bounded in bytes, pages, cells and time (:class:`TextLimits`). :func:`message_text`
+reads in a small thread pool of its own, so the event loop never waits and a stuck reader cannot
+take the threads other parts of the gateway need; a reader still busy at the deadline is left
+behind, and what was read until then is kept. Several filters reading the same message share one
+reading.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import Message
+from functools import cached_property
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Literal
+
+from gateway.context import parse_message
+from gateway.mime.documents import (
+    DocumentError,
+    DocumentLimits,
+    OutOfTime,
+    decode_text,
+    html_to_text,
+    read_document,
+)
+from gateway.rules.phrases import word_set
+
+if TYPE_CHECKING:
+    from gateway.context import MessageContext
+
+__all__ = [
+    "Extraction",
+    "TextLimits",
+    "TextPiece",
+    "Unreadable",
+    "attachment_kind",
+    "clean_text",
+    "extract",
+    "extract_async",
+    "iter_text",
+    "message_text",
+]
+
+PieceKind = Literal["subject", "body", "name", "attachment"]
+
+
+@dataclass(frozen=True)
+class TextPiece:
+    """Some text of the message and where it was found.
+
+    ``kind`` is "subject", "body" (the message's own text parts), "name" (an attachment's file
+    name) or "attachment" (the text inside an attachment, or inside an attached message).
+    """
+
+    kind: PieceKind
+    place: str  # in words, e.g. 'the attachment "minutes.docx"'
+    text: str
+
+    @cached_property
+    def words(self) -> frozenset[str]:
+        """The text's words, lower-cased (worked out once, shared by every rule)."""
+        return word_set(self.text)
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A part of the message whose words could not be checked (in full)."""
+
+    place: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.place} could not be checked: {self.reason}"
+
+
+@dataclass(frozen=True)
+class TextLimits:
+    documents: DocumentLimits = field(default_factory=DocumentLimits)
+    max_file_bytes: int = 32 * 1024 * 1024  # a bigger attachment is not opened
+    max_depth: int = 20  # multipart and forwarded-message nesting
+    seconds: float = 20.0  # for the whole message
+
+
+@dataclass(frozen=True)
+class Extraction:
+    pieces: tuple[TextPiece, ...] = ()
+    unreadable: tuple[Unreadable, ...] = ()
+
+    def of_kind(self, *kinds: PieceKind) -> tuple[TextPiece, ...]:
+        return tuple(p for p in self.pieces if p.kind in kinds)
+
+
+# --------------------------------------------------------------------------- pure helpers
+
+# Characters that change nothing a reader sees but would split a word for a matcher; typographic
+# apostrophes as typed ones ("I\u2019ll" is "I'll").
+_NORMAL: dict[int, str | None] = {
+    **dict.fromkeys(map(ord, "\u00ad\u200b\u200c\u200d\u2060\ufeff")),
+    ord("\u2019"): "'", ord("\u2018"): "'",
+}
+
+
+def clean_text(text: str) -> str:
+    """Line ends as ``\\n``; soft hyphens and zero-width characters removed; apostrophes typed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    # translate() walks the text in Python-level steps; skip it when there is nothing to do.
+    if any(chr(c) in text for c in _NORMAL):
+        text = text.translate(_NORMAL)
+    return text
+
+
+_BY_EXTENSION = {
+    ".txt": "text", ".csv": "text", ".htm": "html", ".html": "html", ".docx": "docx",
+    ".odt": "odt", ".xlsx": "xlsx", ".pdf": "pdf",
+}
+_BY_TYPE = {
+    "text/plain": "text", "text/csv": "text", "text/html": "html", "application/pdf": "pdf",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx",
+    "application/vnd.oasis.opendocument.text": "odt",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+
+
+def attachment_kind(filename: str | None, content_type: str) -> str | None:
+    """Which reader opens this attachment: by file name first, then by declared type."""
+    if filename:
+        kind = _BY_EXTENSION.get(PurePosixPath(filename.lower()).suffix)
+        if kind:
+            return kind
+    return _BY_TYPE.get(content_type.lower())
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def _display_name(name: str, limit: int = 80) -> str:
+    name = _CONTROL.sub(" ", name).replace('"', "'").strip()
+    return name if len(name) <= limit else name[: limit - 3] + "..."
+
+
+def _name_words(name: str) -> str:
+    # "Confidential_minutes.v2.docx" reads as words: underscores and dots part them.
+    return re.sub(r"[_.]+", " ", name)
+
+
+# --------------------------------------------------------------------------- the walk
+
+class _Progress:
+    """Shared between the reading thread and the event loop: results so far and the place."""
+
+    def __init__(self, deadline: float):
+        self.deadline = deadline
+        self.stopped = False
+        self.place = "the message"
+        self.items: list[TextPiece | Unreadable] = []
+
+    def tick(self) -> None:
+        if self.stopped or time.monotonic() > self.deadline:
+            raise OutOfTime()
+
+
+def iter_text(msg: Message, limits: TextLimits | None = None,
+              progress: _Progress | None = None) -> Iterator[TextPiece | Unreadable]:
+    """Every piece of text in ``msg``, in message order, and every part that could not be read."""
+    limits = limits or TextLimits()
+    progress = progress or _Progress(time.monotonic() + limits.seconds)
+    try:
+        subject = _header(msg, "subject")
+        if subject:
+            yield TextPiece("subject", "the Subject", clean_text(subject))
+        yield from _walk(msg, "", limits, progress, 0)
+    except OutOfTime:
+        yield Unreadable(progress.place, (
+            f"the gateway ran out of time ({limits.seconds:g} seconds) reading it; "
+            "what follows it in the message was not checked either"))
+
+
+def _header(msg: Message, name: str) -> str:
+    try:
+        return str(msg.get(name, "") or "")
+    except Exception:  # a malformed header the parser kept as a defect
+        return ""
+
+
+def _walk(part: Message, within: str, limits: TextLimits, progress: _Progress,
+          depth: int) -> Iterator[TextPiece | Unreadable]:
+    progress.tick()
+    if depth > limits.max_depth:
+        yield Unreadable(f"a part{within}", "it is nested too deeply to read")
+        return
+    ctype = part.get_content_type()
+    if ctype == "message/rfc822":
+        inner = part.get_payload()
+        for m in inner if isinstance(inner, list) else []:
+            if not isinstance(m, Message):
+                continue
+            inner_within = " of the attached message"
+            subject = _header(m, "subject")
+            if subject:
+                yield TextPiece("attachment", "the Subject of the attached message",
+                                clean_text(subject))
+            yield from _walk(m, inner_within, limits, progress, depth + 1)
+        return
+    if part.is_multipart():
+        payload = part.get_payload()
+        for sub in payload if isinstance(payload, list) else []:
+            if isinstance(sub, Message):
+                yield from _walk(sub, within, limits, progress, depth + 1)
+        return
+    yield from _leaf(part, within, limits, progress)
+
+
+def _leaf(part: Message, within: str, limits: TextLimits,
+          progress: _Progress) -> Iterator[TextPiece | Unreadable]:
+    ctype = part.get_content_type()
+    try:
+        filename = part.get_filename()
+    except Exception:
+        filename = None
+    disposition = part.get_content_disposition()
+    if filename:
+        shown = _display_name(filename)
+        yield TextPiece("name", f'the name of the attachment "{shown}"{within}',
+                        clean_text(_name_words(filename)))
+    if filename or disposition == "attachment":
+        place = f'the attachment "{_display_name(filename)}"' if filename else (
+            f"an attachment ({ctype}) without a name")
+        yield from _attachment(part, place + within, ctype, filename, limits, progress)
+        return
+    if ctype not in ("text/plain", "text/html"):
+        return  # inline pictures and the like: no words to read
+    place = "the message text" + (" (HTML)" if ctype == "text/html" else "") + within
+    kind: PieceKind = "attachment" if within else "body"
+    progress.place = place
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return
+    text = decode_text(payload, part.get_content_charset())
+    if ctype == "text/html":
+        text = html_to_text(text)
+    yield TextPiece(kind, place, clean_text(text))
+
+
+def _attachment(part: Message, place: str, ctype: str, filename: str | None,
+                limits: TextLimits, progress: _Progress) -> Iterator[TextPiece | Unreadable]:
+    kind = attachment_kind(filename, ctype)
+    if kind is None:
+        return
+    progress.place = place
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        yield Unreadable(place, "its content cannot be decoded")
+        return
+    if len(payload) > limits.max_file_bytes:
+        yield Unreadable(place, f"it is {len(payload) / 1e6:,.0f} MB, more than the "
+                                f"{limits.max_file_bytes / 1e6:,.0f} MB the gateway opens")
+        return
+    if kind == "text":
+        text = decode_text(payload, part.get_content_charset())
+        cap = limits.documents.max_chars
+        if len(text) > cap:
+            yield Unreadable(place, f"only its first {cap:,} characters were checked")
+            text = text[:cap]
+        yield TextPiece("attachment", place, clean_text(text))
+        return
+    try:
+        doc = read_document(kind, payload, limits.documents, progress.tick)
+    except DocumentError as e:
+        yield Unreadable(place, str(e))
+        return
+    if doc.partial:
+        yield Unreadable(place, doc.partial)
+    yield TextPiece("attachment", place, clean_text(doc.text))
+
+
+# --------------------------------------------------------------------------- running it
+
+def extract(data: bytes | Message, limits: TextLimits | None = None) -> Extraction:
+    """Read a whole message (bytes or parsed) in the calling thread."""
+    limits = limits or TextLimits()
+    progress = _Progress(time.monotonic() + limits.seconds)
+    _collect(data, limits, progress)
+    return _result(progress)
+
+
+def _collect(data: bytes | Message, limits: TextLimits, progress: _Progress) -> None:
+    msg = parse_message(data) if isinstance(data, bytes) else data
+    for item in iter_text(msg, limits, progress):
+        progress.items.append(item)
+
+
+def _result(progress: _Progress, *extra: Unreadable) -> Extraction:
+    items = list(progress.items) + list(extra)
+    return Extraction(
+        pieces=tuple(i for i in items if isinstance(i, TextPiece)),
+        unreadable=tuple(i for i in items if isinstance(i, Unreadable)),
+    )
+
+
+# Readers get threads of their own: one stuck in a library for a hostile file then cannot
+# take the default pool that DNS look-ups and file writes use.
+_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-reader")
+# How long past its own deadline a reader may take to notice it before it is left behind.
+_GRACE = 2.0
+
+
+async def extract_async(data: bytes | Message, limits: TextLimits | None = None) -> Extraction:
+    """Read a message in the reader threads; never takes much longer than ``limits.seconds``."""
+    limits = limits or TextLimits()
+    progress = _Progress(time.monotonic() + limits.seconds)
+    loop = asyncio.get_running_loop()
+    job = loop.run_in_executor(_POOL, _collect, data, limits, progress)
+    try:
+        async with asyncio.timeout(limits.seconds + _GRACE):
+            await job
+    except TimeoutError:
+        progress.stopped = True
+        return _result(progress, Unreadable(progress.place, (
+            f"reading it took longer than {limits.seconds:g} seconds; what follows it in the "
+            "message was not checked either")))
+    return _result(progress)
+
+
+# One reading per message, shared by the filters that look for words. Keyed by the context
+# object; the entry goes when the context does.
+_SHARED: dict[int, tuple[bytes, TextLimits, Extraction]] = {}
+_SHARED_LOCK = threading.Lock()
+_SUBJECT_FIELD = re.compile(rb"(?im)^subject[ \t]*:")
+
+
+def _same_message(before: bytes, now: bytes) -> bool:
+    if now is before:
+        return True
+    # Filters in between may have put header fields on top (Modify.add_headers); that leaves
+    # the words the same unless one of them is a new Subject.
+    if len(now) < len(before) or not now.endswith(before):
+        return False
+    return _SUBJECT_FIELD.search(now[: len(now) - len(before)]) is None
+
+
+async def message_text(ctx: MessageContext, limits: TextLimits | None = None) -> Extraction:
+    """The text of the message in ``ctx``, read once and shared by every filter that asks."""
+    limits = limits or TextLimits()
+    key = id(ctx)
+    with _SHARED_LOCK:
+        hit = _SHARED.get(key)
+    if hit is not None and hit[1] == limits and _same_message(hit[0], ctx.data):
+        return hit[2]
+    result = await extract_async(ctx.data, limits)
+    with _SHARED_LOCK:
+        if key not in _SHARED:
+            weakref.finalize(ctx, _forget, key)
+        _SHARED[key] = (ctx.data, limits, result)
+    return result
+
+
+def _forget(key: int) -> None:
+    with _SHARED_LOCK:
+        _SHARED.pop(key, None)

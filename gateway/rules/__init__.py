@@ -1,0 +1,1 @@
+"""Pure matchers that decide facts about text: phrases, identifiers, labels, access codes."""

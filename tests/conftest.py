@@ -1,0 +1,175 @@
+"""Shared fixtures: a recording SMTP sink, a config builder and a running gateway.
+
+Everything here is real: the sink is an aiosmtpd server on loopback, the gateway listens on real
+sockets, and clients talk to it with smtplib or aiosmtplib.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from aiosmtpd.smtp import SMTP as AioSMTP
+
+from gateway.config import Config, load_config
+from gateway.server import Gateway
+
+pytest_plugins: list[str] = ["tests.fixtures_clamd", "tests.fixtures_dns"]
+
+
+# ---------------------------------------------------------------------- recording SMTP sink
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+
+@dataclass
+class SinkHandler:
+    messages: list[Received] = field(default_factory=list)
+    refuse_rcpt: set[str] = field(default_factory=set)
+    data_reply: str | None = None  # e.g. "452 4.3.1 Insufficient storage" to refuse DATA
+    arrived: asyncio.Condition | None = None
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str,
+                          options: list[str]) -> str:
+        if address in self.refuse_rcpt:
+            return "550 5.1.1 No such mailbox here"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_reply:
+            return self.data_reply
+        mail_from = "" if envelope.mail_from == "<>" else envelope.mail_from
+        self.messages.append(Received(mail_from, list(envelope.rcpt_tos),
+                                      envelope.original_content))
+        assert self.arrived is not None
+        async with self.arrived:
+            self.arrived.notify_all()
+        return "250 2.0.0 Stored in the mailbox"
+
+
+class SmtpSink:
+    def __init__(self) -> None:
+        self.handler = SinkHandler()
+        self.host = "127.0.0.1"
+        self.port = 0
+        self._server: asyncio.base_events.Server | None = None
+
+    @property
+    def messages(self) -> list[Received]:
+        return self.handler.messages
+
+    @property
+    def refuse_rcpt(self) -> set[str]:
+        return self.handler.refuse_rcpt
+
+    async def start(self) -> None:
+        self.handler.arrived = asyncio.Condition()
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: AioSMTP(self.handler, enable_SMTPUTF8=True, hostname="sink.test"),
+            host=self.host, port=0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def wait_for(self, n: int, deadline: float = 10.0) -> list[Received]:
+        """Wait until at least ``n`` messages arrived (a deadline, not a sleep)."""
+        assert self.handler.arrived is not None
+        async with asyncio.timeout(deadline):
+            async with self.handler.arrived:
+                await self.handler.arrived.wait_for(lambda: len(self.messages) >= n)
+        return self.messages
+
+    @property
+    def url(self) -> str:
+        return f"smtp://{self.host}:{self.port}"
+
+
+@pytest.fixture
+async def smtp_sink() -> AsyncIterator[SmtpSink]:
+    sink = SmtpSink()
+    await sink.start()
+    yield sink
+    await sink.stop()
+
+
+# ---------------------------------------------------------------------- config builder
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def base_config(tmp_path: Path) -> dict[str, Any]:
+    """A config for tests: free ports, everything under tmp_path, only the trace filter."""
+    return {
+        "gateway": {
+            "council_domains": ["stanion-pc.gov.uk"],
+            "hostname": "gw.stanion-pc.gov.uk",
+            "max_message_size": "1MiB",
+            "audit_log": str(tmp_path / "logs" / "audit.jsonl"),
+            "auth_failure_delay": 0.05,
+            "shutdown_grace": 5,
+        },
+        "inbound": {
+            "listen": "127.0.0.1:0",
+            "deliver_to": f"maildir:{tmp_path / 'mailbox'}",
+            "filters": ["trace"],
+        },
+        "outbound": {
+            "listen": "127.0.0.1:0",
+            "deliver_to": f"maildir:{tmp_path / 'outbox'}",
+            "filters": ["trace"],
+            "trusted_networks": ["127.0.0.0/8"],
+            "users_file": str(tmp_path / "users"),
+        },
+        "quarantine": {"path": str(tmp_path / "quarantine")},
+    }
+
+
+def write_config(tmp_path: Path, overrides: dict[str, Any] | None = None,
+                 name: str = "gateway.toml") -> Path:
+    data = _merge(base_config(tmp_path), overrides or {})
+    path = tmp_path / name
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path
+
+
+def build_config(tmp_path: Path, overrides: dict[str, Any] | None = None) -> Config:
+    """Deep-merge ``overrides`` over the test base config, write it as TOML, load it."""
+    return load_config(write_config(tmp_path, overrides))
+
+
+@contextlib.asynccontextmanager
+async def running_gateway(config: Config) -> AsyncIterator[Gateway]:
+    gw = Gateway(config)
+    await gw.start()
+    try:
+        yield gw
+    finally:
+        await gw.stop(grace=5)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

@@ -1,0 +1,285 @@
+"""Dangerous attachments, each rule with a real file (Stanion "Email": attachments are opened only
+from trusted sources, "if in any doubt - do not open"; Kirkham rule 14)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.attachment_rules import (
+    AttachmentRules,
+    check_name,
+    content_family,
+    display_name,
+    extension_of,
+    inspect_file,
+    inspect_message,
+)
+from gateway.context import Envelope, MessageContext, parse_message
+from gateway.filters.attachments import AttachmentsConfig, AttachmentsFilter, verdict_for
+from gateway.verdicts import Accept, Quarantine, Reject
+from tests import samples
+
+RULES = AttachmentRules()
+
+NAMES = [
+    # (file name, rule broken or None)
+    ("minutes.pdf", None),
+    ("report.2024.final.docx", None),
+    ("photos.tar.gz", None),
+    ("README", None),
+    ("setup.exe", "blocked-type"),
+    ("SETUP.EXE", "blocked-type"),
+    ("run.exe. ", "blocked-type"),  # Windows drops the trailing dot and space
+    ("update.js", "blocked-type"),
+    ("tool.ps1", "blocked-type"),
+    ("shortcut.lnk", "blocked-type"),
+    ("disk.iso", "blocked-type"),
+    ("app.jar", "blocked-type"),
+    ("installer.msi", "blocked-type"),
+    ("script.vbs", "blocked-type"),
+    ("screen.scr", "blocked-type"),
+    ("budget.xlsm", "macro"),
+    ("letter.docm", "macro"),
+    ("slides.pptm", "macro"),
+    ("invoice.pdf.exe", "double-extension"),
+    ("invoice.pdf      .exe", "double-extension"),
+    ("scan.JPG.js", "double-extension"),
+    ("letter.doc.docm", "double-extension"),
+    ("invoice\u202efdp.exe", "disguised-name"),  # shows as "invoiceexe.pdf"
+]
+
+
+@pytest.mark.parametrize(("name", "rule"), NAMES)
+def test_name_rules(name: str, rule: str | None) -> None:
+    danger = check_name(name, RULES)
+    assert (danger.rule if danger else None) == rule
+    if danger:
+        assert display_name(name) in danger.text  # the file name is in the reason
+
+
+def test_name_rules_follow_the_configured_lists() -> None:
+    rules = AttachmentRules(blocked_extensions=frozenset({"pdf"}), macro_extensions=frozenset(),
+                            double_extensions=False)
+    assert check_name("minutes.pdf", rules) is not None
+    assert check_name("setup.exe", rules) is None
+    assert check_name("budget.xlsm", rules) is None
+    assert check_name("invoice\u202efdp.exe", rules) is None
+
+
+@pytest.mark.parametrize(("name", "ext"), [("a.PDF", "pdf"), ("a", ""), (".bashrc", ""),
+                                           ("dir/x.tar.gz", "gz"), ("x.exe.", "exe")])
+def test_extension_of(name: str, ext: str) -> None:
+    assert extension_of(name) == ext
+
+
+def test_hidden_characters_are_shown_not_obeyed() -> None:
+    assert display_name("invoice\u202efdp.exe") == "invoice<U+202E>fdp.exe"
+
+
+# --------------------------------------------------------------------------- content
+
+def test_real_files_are_recognised_by_content() -> None:
+    assert content_family(samples.clam_exe()) == "program"
+    assert content_family(samples.pdf()) == "pdf"
+    assert content_family(samples.docx()) == "office-zip"
+    assert content_family(samples.xlsx()) == "office-zip"
+    assert content_family(samples.png()) == "image"
+    assert content_family(samples.zip_of({"a.txt": b"x"})) == "zip"
+    assert content_family(b"just some words") is None
+
+
+MATCHING = [
+    ("minutes.pdf", "application/pdf", samples.pdf),
+    ("minutes.docx", "application/octet-stream", samples.docx),
+    ("budget.xlsx", "application/vnd.ms-excel", samples.xlsx),  # mislabelled but harmless
+    ("map.png", "image/png", samples.png),
+    ("map.jpg", "image/jpeg", samples.png),  # a picture is a picture
+    ("notes.txt", "text/plain", lambda: b"plain words"),
+    ("papers.zip", "application/zip", lambda: samples.zip_of({"minutes.pdf": samples.pdf()})),
+]
+
+
+@pytest.mark.parametrize(("name", "ctype", "make"), MATCHING)
+def test_files_that_are_what_they_say_pass(name: str, ctype: str, make) -> None:  # type: ignore[no-untyped-def]
+    assert inspect_file(name, make(), RULES, from_outside=True, content_type=ctype) == []
+
+
+MISMATCHED = [
+    ("invoice.pdf", "application/pdf", samples.clam_exe, "really a program"),
+    ("notes.txt", "text/plain", samples.clam_exe, "really a program"),
+    ("", "application/octet-stream", samples.clam_exe, "really a program"),
+    ("photo.jpg", "image/jpeg", samples.pdf, "named .jpg but its content is a PDF document"),
+    ("minutes.pdf", "application/pdf", lambda: samples.zip_of({"a.txt": b"x"}),
+     "named .pdf but its content is a ZIP archive"),
+    ("minutes.docx", "application/msword", samples.pdf, "is a PDF document"),
+    ("scan", "application/pdf", samples.png, "declared as application/pdf but its content is "
+                                             "a picture"),
+]
+
+
+@pytest.mark.parametrize(("name", "ctype", "make", "words"), MISMATCHED)
+def test_declared_type_contradicted_by_content(name: str, ctype: str, make, words: str  # type: ignore[no-untyped-def]
+                                               ) -> None:
+    dangers = inspect_file(name, make(), RULES, from_outside=False, content_type=ctype)
+    assert [d.rule for d in dangers] == ["type-mismatch"]
+    assert words in dangers[0].text
+    if name:
+        assert name in dangers[0].text
+
+
+def test_macros_hidden_in_a_docx_are_found() -> None:
+    dangers = inspect_file("minutes.docx", samples.with_macros(samples.docx()), RULES,
+                           from_outside=True)
+    assert [d.rule for d in dangers] == ["macro"]
+    assert "minutes.docx" in dangers[0].text
+
+
+def test_content_checks_can_be_turned_off() -> None:
+    rules = AttachmentRules(check_content=False)
+    assert inspect_file("invoice.pdf", samples.clam_exe(), rules, from_outside=True) == []
+
+
+# --------------------------------------------------------------------------- archives
+
+def test_program_inside_a_zip_is_named_with_its_archive() -> None:
+    data = samples.zip_of({"docs/minutes.pdf": samples.pdf(), "docs/setup.exe": samples.clam_exe()})
+    dangers = inspect_file("papers.zip", data, RULES, from_outside=True)
+    assert [(d.rule, d.name) for d in dangers] == [
+        ("blocked-type", "docs/setup.exe (inside papers.zip)")]
+
+
+def test_disguised_program_inside_a_zip_inside_a_zip() -> None:
+    inner = samples.zip_of({"scan.pdf": samples.clam_exe()})
+    dangers = inspect_file("outer.zip", samples.zip_of({"inner.zip": inner}), RULES,
+                           from_outside=True)
+    assert [(d.rule, d.name) for d in dangers] == [("type-mismatch", "scan.pdf (inside outer.zip)")]
+
+
+def test_archives_are_not_opened_when_looking_inside_is_off() -> None:
+    data = samples.zip_of({"setup.exe": samples.clam_exe()})
+    assert inspect_file("a.zip", data, AttachmentRules(look_inside_archives=False),
+                        from_outside=True) == []
+
+
+def test_encrypted_archive_from_outside_is_dangerous(tmp_path: Path) -> None:
+    data = samples.encrypted_zip(tmp_path, {"minutes.pdf": samples.pdf()})
+    dangers = inspect_file("minutes.zip", data, RULES, from_outside=True)
+    assert [d.rule for d in dangers] == ["encrypted-archive"]
+    assert "minutes.zip is a password-protected archive" in dangers[0].text
+
+
+def test_encrypted_archive_sent_by_the_council_may_go(tmp_path: Path) -> None:
+    data = samples.encrypted_zip(tmp_path, {"minutes.pdf": samples.pdf()})
+    assert inspect_file("minutes.zip", data, RULES, from_outside=False) == []
+    rules = AttachmentRules(block_encrypted_archives=False)
+    assert inspect_file("minutes.zip", data, rules, from_outside=True) == []
+
+
+def test_encrypted_archive_still_shows_its_file_names(tmp_path: Path) -> None:
+    data = samples.encrypted_zip(tmp_path, {"setup.exe": samples.clam_exe()})
+    rules = [d.rule for d in inspect_file("a.zip", data, RULES, from_outside=False)]
+    assert rules == ["blocked-type"]
+
+
+@pytest.mark.parametrize(("rules", "make", "words"), [
+    (AttachmentRules(max_depth=2), lambda: samples.nested_zip(4), "nested more than 2 deep"),
+    (AttachmentRules(max_archive_entries=5),
+     lambda: samples.zip_of({f"f{i}.txt": b"x" for i in range(6)}), "more than 5 files"),
+    (AttachmentRules(max_archive_size=1000),
+     lambda: samples.zip_of({"a.bin": os.urandom(2000)}), "an archive too large"),
+    (AttachmentRules(max_archive_size=1000),  # a small ZIP that unpacks to a lot (a "bomb")
+     lambda: samples.zip_of({"a.bin": bytes(range(256)) * 20}), "unpacks to more data"),
+])
+def test_archives_beyond_the_limits_are_dangerous(rules: AttachmentRules, make,  # type: ignore[no-untyped-def]
+                                                  words: str) -> None:
+    dangers = inspect_file("big.zip", make(), rules, from_outside=True)
+    assert [d.rule for d in dangers] == ["archive-limits"]
+    assert words in dangers[0].text and "big.zip" in dangers[0].text
+
+
+def test_damaged_zip_cannot_be_checked() -> None:
+    data = samples.zip_of({"a.txt": b"hello" * 100})[:-30]
+    dangers = inspect_file("a.zip", data, RULES, from_outside=True)
+    assert [d.rule for d in dangers] == ["damaged-archive"]
+
+
+def test_nested_limits_hold_within_the_defaults() -> None:
+    assert inspect_file("ok.zip", samples.nested_zip(3), RULES, from_outside=True) == []
+
+
+# --------------------------------------------------------------------------- messages
+
+def test_zip_in_a_forwarded_message_is_looked_into() -> None:
+    inner = samples.message(("invoice.zip", "application/zip",
+                             samples.zip_of({"invoice.pdf.exe": samples.clam_exe()})))
+    dangers = inspect_message(parse_message(samples.forwarded(inner)), RULES, from_outside=True)
+    assert [(d.rule, d.name) for d in dangers] == [
+        ("double-extension", "invoice.pdf.exe (inside invoice.zip)")]
+
+
+def test_attached_eml_file_is_looked_into() -> None:
+    inner = samples.message(("run.bat", "application/octet-stream", b"@echo off\r\n"))
+    msg = samples.message(("old mail.eml", "application/octet-stream", inner))
+    dangers = inspect_message(parse_message(msg), RULES, from_outside=True)
+    assert [(d.rule, d.name) for d in dangers] == [("blocked-type", "run.bat")]
+
+
+def test_plain_message_and_ordinary_attachments_are_fine() -> None:
+    msg = samples.message(("minutes.pdf", "application/pdf", samples.pdf()),
+                          ("budget.xlsx", "application/vnd.openxmlformats-officedocument."
+                                          "spreadsheetml.sheet", samples.xlsx()),
+                          ("map.png", "image/png", samples.png()))
+    assert inspect_message(parse_message(msg), RULES, from_outside=True) == []
+
+
+# --------------------------------------------------------------------------- verdicts
+
+def _ctx(direction: str, data: bytes) -> MessageContext:
+    return MessageContext(id="t1", direction=direction,  # type: ignore[arg-type]
+                          envelope=Envelope("a@example.org", ["clerk@stanion-pc.gov.uk"]),
+                          data=data)
+
+
+async def test_outbound_program_is_rejected_naming_the_file() -> None:
+    flt = AttachmentsFilter(AttachmentsConfig())
+    msg = samples.message(("setup.exe", "application/octet-stream", samples.clam_exe()))
+    verdict = await flt.check(_ctx("outbound", msg))
+    assert isinstance(verdict, Reject)
+    assert (verdict.code, verdict.enhanced) == (554, "5.7.1")
+    assert verdict.text == ("Message rejected: the attachment setup.exe is a .exe file, a "
+                            "program or script type that is blocked")
+    assert verdict.findings[0].filter == "attachments"
+
+
+async def test_inbound_program_is_held_for_the_clerk() -> None:
+    flt = AttachmentsFilter(AttachmentsConfig())
+    msg = samples.message(("setup.exe", "application/octet-stream", samples.clam_exe()))
+    verdict = await flt.check(_ctx("inbound", msg))
+    assert isinstance(verdict, Quarantine)
+    assert verdict.reasons == ("the attachment setup.exe is a .exe file, a program or script "
+                               "type that is blocked",)
+
+
+async def test_actions_per_direction_are_configurable() -> None:
+    flt = AttachmentsFilter(AttachmentsConfig(inbound_action="reject",
+                                              outbound_action="quarantine"))
+    msg = samples.message(("budget.xlsm", "application/octet-stream", samples.xlsx()))
+    assert isinstance(await flt.check(_ctx("inbound", msg)), Reject)
+    assert isinstance(await flt.check(_ctx("outbound", msg)), Quarantine)
+
+
+async def test_clean_message_is_accepted() -> None:
+    flt = AttachmentsFilter(AttachmentsConfig())
+    msg = samples.message(("minutes.pdf", "application/pdf", samples.pdf()))
+    assert await flt.check(_ctx("outbound", msg)) == Accept()
+
+
+def test_reply_names_a_few_files_and_counts_the_rest() -> None:
+    dangers = inspect_file("a.zip", samples.zip_of({f"f{i}.exe": b"x" for i in range(5)}),
+                           RULES, from_outside=True)
+    verdict = verdict_for(dangers, "reject")
+    assert isinstance(verdict, Reject)
+    assert verdict.text.endswith("(and 2 more)") and len(verdict.findings) == 5

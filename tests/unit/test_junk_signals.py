@@ -1,0 +1,235 @@
+"""Each junk signal on its own, with tables of inputs (Stanion "Email"; Kirkham rule 15)."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.authcheck import AuthResults, DkimResult, DmarcResult, SpfResult
+from gateway.context import parse_message
+from gateway.filters.junk import DEFAULT_ADVERT, DEFAULT_CHAIN, DEFAULT_PROTECTED, tag_subject
+from gateway.junk_signals import (
+    attachment_names,
+    attachments_signal,
+    auth_signals,
+    blocked_signal,
+    bulk_signal,
+    display_name_signal,
+    forged_known_signal,
+    link_signal,
+    lookalike,
+    message_text,
+    phrase_signals,
+    reply_to_signal,
+    skeleton,
+)
+from gateway.senders import SenderBook
+from tests.mailmaker import make_mail
+
+FREE = frozenset({"gmail.com", "hotmail.com", "outlook.com"})
+BOOK = SenderBook(
+    council_domains=frozenset({"stanion-pc.gov.uk"}),
+    known={"jane@nalc.gov.uk": "file", "@northants.gov.uk": "config",
+           "friend@gmail.com": "learned"},
+    blocked=frozenset({"spammer@bad.example", "@worse.example"}),
+    names=(("Jane Smith", "jane@nalc.gov.uk"),),
+)
+KNOWN_DOMAINS = BOOK.known_domains()
+
+
+def auth(spf="none", dkim=(), dmarc="none", policy="none", domain="sender.example"):
+    return AuthResults(SpfResult(spf, domain, "mailfrom"),
+                       tuple(DkimResult(r, domain, "s") for r in dkim),
+                       DmarcResult(dmarc, domain, policy), domain)
+
+
+@pytest.mark.parametrize("a,codes", [
+    (auth(), []),
+    (auth(spf="pass", dmarc="pass"), []),
+    (auth(spf="fail"), ["spf-fail"]),
+    (auth(spf="softfail"), ["spf-softfail"]),
+    (auth(dkim=("fail",)), ["dkim-fail"]),
+    (auth(dkim=("fail", "pass")), []),
+    (auth(dmarc="fail", policy="reject"), ["dmarc-fail"]),
+    (auth(dmarc="fail", policy="quarantine"), ["dmarc-fail"]),
+    (auth(dmarc="fail", policy="none"), []),
+    (auth(spf="temperror", dmarc="temperror"), []),
+])
+def test_authentication_failed_or_dmarc_says_reject(a, codes):
+    assert [s.code for s in auth_signals(a)] == codes
+
+
+def test_dmarc_reason_in_plain_english():
+    [s] = auth_signals(auth(dmarc="fail", policy="reject", domain="bank.example"))
+    assert s.text.startswith("Failed authentication: bank.example asks receivers to reject")
+
+
+@pytest.mark.parametrize("from_addr,a,forged", [
+    ("jane@nalc.gov.uk", auth(spf="fail", domain="nalc.gov.uk"), True),
+    ("jane@nalc.gov.uk", auth(domain="nalc.gov.uk"), True),  # nothing shows it is genuine
+    ("jane@nalc.gov.uk", auth(spf="pass", domain="nalc.gov.uk"), False),  # aligned pass
+    ("jane@nalc.gov.uk", auth(spf="temperror", dmarc="temperror", domain="nalc.gov.uk"), False),
+    ("clerk@stanion-pc.gov.uk", auth(dmarc="fail", policy="reject",
+                                     domain="stanion-pc.gov.uk"), True),
+    ("stranger@else.example", auth(spf="fail"), False),  # not known: nothing to forge
+])
+def test_forged_known_sender(from_addr, a, forged):
+    assert (forged_known_signal(BOOK, from_addr, a) is not None) == forged
+
+
+@pytest.mark.parametrize("from_addr,mail_from,blocked", [
+    ("spammer@bad.example", "", True),
+    ("x@ok.example", "SPAMMER@bad.example", True),
+    ("anyone@worse.example", "", True),
+    ("x@ok.example", "y@ok.example", False),
+])
+def test_blocked_sender(from_addr, mail_from, blocked):
+    assert (blocked_signal(BOOK, from_addr, mail_from) is not None) == blocked
+
+
+def test_attachment_from_unknown_sender():
+    data = make_mail(attachments=(("invoice.pdf", "application/pdf", b"%PDF-1.4"),
+                                  ("photo.jpg", "image/jpeg", b"\xff\xd8\xff")))
+    names = attachment_names(parse_message(data))
+    assert names == ["invoice.pdf", "photo.jpg"]
+    s = attachments_signal(names)
+    assert s is not None and s.points >= 5
+    assert "2 attachments (invoice.pdf, photo.jpg)" in s.text
+    assert attachment_names(parse_message(make_mail())) == []
+    assert attachments_signal([]) is None
+
+
+def test_inline_image_is_not_an_attachment_but_a_forwarded_message_is():
+    raw = (b"From: a@b.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+           b"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+           b"--B\r\nContent-Type: image/png\r\nContent-Disposition: inline\r\n\r\nxx\r\n"
+           b"--B\r\nContent-Type: message/rfc822\r\n\r\nSubject: fwd\r\n\r\nold\r\n"
+           b"--B--\r\n")
+    assert attachment_names(parse_message(raw)) == ["a forwarded message"]
+
+
+@pytest.mark.parametrize("from_header,expected", [
+    ('"Chairman" <someone@gmail.com>',
+     'Looks like phishing: the name says "Chairman" but the address is a free-mail one '
+     "(someone@gmail.com)."),
+    ("Town Clerk <office@clerk-services.example>",
+     'Looks like phishing: the name says "Town Clerk" but the address is '
+     "office@clerk-services.example, not a council address."),
+    ('"clerk@stanion-pc.gov.uk" <x@evil.example>',
+     'Looks like phishing: the name shows the address "clerk@stanion-pc.gov.uk" but the mail '
+     "comes from x@evil.example."),
+    ("Jane Smith <jane.smith@hotmail.com>",
+     'Looks like phishing: "Jane Smith" is the name of a known sender (jane@nalc.gov.uk), but '
+     "this mail comes from jane.smith@hotmail.com."),
+    ("Pat Resident <pat@gmail.com>", None),
+    ("Peter Clerkenwell <peter@gmail.com>", None),  # whole words only
+    ("Clerk <clerk@stanion-pc.gov.uk>", None),  # the council's own address
+    ("Jane Smith <jane@nalc.gov.uk>", None),
+])
+def test_display_name_impersonation(from_header, expected):
+    s = display_name_signal(from_header, BOOK, DEFAULT_PROTECTED, FREE)
+    assert (s.text if s else None) == expected
+
+
+@pytest.mark.parametrize("domain,imitates", [
+    ("stanion-pc.gov.co", "stanion-pc.gov.uk"),  # same name, other suffix
+    ("stanlon-pc.gov.uk", "stanion-pc.gov.uk"),  # l for i
+    ("stanion-pc-gov.uk", "stanion-pc.gov.uk"),
+    ("stainon-pc.gov.uk", "stanion-pc.gov.uk"),  # swapped letters
+    ("stänion-pc.gov.uk".encode("idna").decode(), "stanion-pc.gov.uk"),  # accent, punycode
+    ("northants-gov.uk", "northants.gov.uk"),
+    ("n0rthants.gov.uk", "northants.gov.uk"),
+    ("nalc.gov.uk", None),  # the known domain itself
+    ("mail.nalc.gov.uk", None),  # a subdomain of it
+    ("resident.example", None),
+    ("mail.com", None),  # free-mail domains are only matched by look, not by distance
+    ("gmai1.com", "gmail.com"),
+])
+def test_lookalike_domains(domain, imitates):
+    got = lookalike(domain, KNOWN_DOMAINS, FREE)
+    assert got == imitates
+
+
+def test_skeleton_folds_homoglyphs():
+    assert skeleton("rnicrosoft") == skeleton("microsoft")
+    assert skeleton("xn--stnion-pc-y2a") != ""
+
+
+def test_cyrillic_homoglyph_domain():
+    assert lookalike("nаlc.gov.uk".encode("idna").decode(), KNOWN_DOMAINS, FREE) == "nalc.gov.uk"
+
+
+@pytest.mark.parametrize("from_addr,reply_to,flagged", [
+    ("ceo@company.example", "ceo.private@gmail.com", True),
+    ("pat@gmail.com", "pat@gmail.com", False),  # the sender's own address
+    ("pat@gmail.com", "Pat <PAT@gmail.com>", False),
+    ("ceo@company.example", "office@company.example", False),
+    ("ceo@company.example", "", False),
+])
+def test_reply_to_diverted_to_free_mail(from_addr, reply_to, flagged):
+    s = reply_to_signal(from_addr, reply_to, FREE)
+    assert (s is not None) == flagged
+    if s:
+        assert "Replies would go to a free-mail address (ceo.private@gmail.com)" in s.text
+
+
+@pytest.mark.parametrize("headers,known_lists,flagged", [
+    ((("List-Id", "Garden Offers <offers.garden.example>"),), (), True),
+    ((("Precedence", "bulk"),), (), True),
+    ((("Precedence", "list"),), (), True),
+    ((("List-Id", "NALC news <news.nalc.gov.uk>"),), ("news.nalc.gov.uk",), False),
+    ((), (), False),
+    ((("Precedence", "first-class"),), (), False),
+])
+def test_bulk_or_list_mail(headers, known_lists, flagged):
+    msg = parse_message(make_mail(headers=headers))
+    s = bulk_signal(msg, known_lists)
+    assert (s is not None) == flagged
+
+
+@pytest.mark.parametrize("html,flagged", [
+    ('<a href="http://login.evil.example/x">https://www.barclays.co.uk</a>', True),
+    ('<a href="https://evil.example">www.barclays.co.uk/login</a>', True),
+    ('<a href="https://www.barclays.co.uk/login">www.barclays.co.uk</a>', False),
+    ('<a href="https://online.barclays.co.uk/">barclays.co.uk</a>', False),  # same organisation
+    ('<a href="https://evil.example">Click here</a>', False),  # text shows no address
+    ('<a href="mailto:x@y.example">help.example.org</a>', False),
+])
+def test_link_text_shows_one_domain_target_another(html, flagged):
+    msg = parse_message(make_mail(html=f"<p>{html}</p>"))
+    s = link_signal(msg)
+    assert (s is not None) == flagged
+    if s:
+        assert s.text.startswith('Looks like phishing: a link shows "')
+
+
+@pytest.mark.parametrize("body,codes,points", [
+    ("Please forward this to ten friends or bad luck follows.", ["chain-letter"], 5.0),
+    ("LIMITED   TIME offer on roofing!", ["advertising"], 2.5),
+    ("Limited time offer! Act now, buy now.", ["advertising"], 7.5),
+    ("The bin collection was missed again.", [], 0.0),
+    ("Sales are cheaper than ever", [], 0.0),  # "cheap" as a whole word only
+])
+def test_chain_letter_and_advertising_phrases(body, codes, points):
+    text = message_text(parse_message(make_mail(body=body)))
+    signals = phrase_signals(text, DEFAULT_CHAIN, DEFAULT_ADVERT)
+    assert [s.code for s in signals] == codes
+    assert sum(s.points for s in signals) == points
+
+
+def test_phrases_found_in_html_and_subject():
+    msg = parse_message(make_mail(subject="You have won", body="see below",
+                                  html="<p>Do <b>not</b> break this <i>chain</i></p>"))
+    codes = [s.code for s in phrase_signals(message_text(msg), DEFAULT_CHAIN, DEFAULT_ADVERT)]
+    assert codes == ["chain-letter", "advertising"]
+
+
+@pytest.mark.parametrize("data,expected", [
+    (b"From: a\r\nSubject: Hello\r\n\r\nbody", b"From: a\r\nSubject: [J] Hello\r\n\r\nbody"),
+    (b"Subject: Hello\r\n there\r\nX: y\r\n\r\nb",
+     b"Subject: [J] Hello\r\n there\r\nX: y\r\n\r\nb"),
+    (b"From: a\r\n\r\nbody", b"Subject: [J]\r\nFrom: a\r\n\r\nbody"),
+    (b"Subject: [J] Hello\r\n\r\nb", b"Subject: [J] Hello\r\n\r\nb"),
+])
+def test_tag_subject(data, expected):
+    assert tag_subject(data, "[J]") == expected
