@@ -25,15 +25,16 @@ from html.parser import HTMLParser
 
 __all__ = ["text_history_start", "html_layout", "HtmlLayout", "html_visible_text", "normalise"]
 
-_TO_END_LINE = re.compile(
-    r"^(?:-{2,}\s*Original Message\s*-{2,}"
-    r"|-{2,}\s*Forwarded message\s*-{2,}"
-    r"|Begin forwarded message:)\s*$",
+_TO_END = re.compile(
+    r"^[ \t]*(?:-{2,}[ \t]*Original Message[ \t]*-{2,}"
+    r"|-{2,}[ \t]*Forwarded message[ \t]*-{2,}"
+    r"|Begin forwarded message:)[ \t]*$"
+    # Outlook: a line of underscores, then the old message's From: line.
+    r"|^[ \t]*_{10,}[ \t]*\n(?:[ \t]*\n)*[ \t]*\*?From:\*?[ \t]"
+    # Outlook without the underscores: From: then Sent: (or Date:) on the next line.
+    r"|^[ \t]*\*?From:\*?[ \t][^\n]*\n[ \t]*\*?(?:Sent|Date):\*?[ \t]",
     re.IGNORECASE | re.MULTILINE,
 )
-_UNDERSCORES = re.compile(r"^_{10,}\s*$")
-_FROM = re.compile(r"^\*?From:\*?\s", re.IGNORECASE)
-_SENT = re.compile(r"^\*?(?:Sent|Date):\*?\s", re.IGNORECASE)
 _ATTRIBUTION_END = re.compile(r"(?:wrote|writes|said):\s*$", re.IGNORECASE)
 
 
@@ -52,38 +53,37 @@ def _line_starts(text: str) -> list[int]:
 def text_history_start(text: str) -> int | None:
     """Offset where the quoted history of a plain-text body starts, or None when there is none
     (the sender's text runs to the end). ``text`` uses ``\\n`` line breaks."""
-    lines = text.split("\n")
-    starts = _line_starts(text)
-    for i, line in enumerate(lines):
-        stripped = line.strip()
-        if _TO_END_LINE.match(stripped):
-            return starts[i]
-        following = next((x.strip() for x in lines[i + 1:] if x.strip()), "")
-        if _UNDERSCORES.match(stripped) and _FROM.match(following):
-            return starts[i]
-        if _FROM.match(stripped) and i + 1 < len(lines) and _SENT.match(lines[i + 1].strip()):
-            return starts[i]
-    # A quoted block that runs to the end: a reply written on top.
-    last = len(lines) - 1
-    while last >= 0 and not lines[last].strip():
-        last -= 1
-    if last < 0 or not lines[last].startswith(">"):
+    m = _TO_END.search(text)
+    if m:
+        return m.start()  # the patterns match from the start of a line
+    # A quoted block that runs to the end: a reply written on top. Walk up from the last line;
+    # only the trailing block is looked at, so long messages cost nothing here.
+    lines: list[tuple[int, str]] = []  # (offset, line), last line first
+    end = len(text)
+    while True:
+        start = text.rfind("\n", 0, max(end - 1, 0)) + 1 if end > 0 else 0
+        line = text[start:end].rstrip("\n")
+        lines.append((start, line))
+        if line.strip() and not line.startswith(">"):
+            break
+        if start == 0:
+            break
+        end = start
+    quoted = [(o, ln) for o, ln in lines if ln.strip()]
+    if not quoted or not quoted[0][1].startswith(">"):
         return None
-    first = last
-    while first > 0 and (lines[first - 1].startswith(">") or not lines[first - 1].strip()):
-        first -= 1
-    while not lines[first].strip():
-        first += 1
-    above = first - 1
-    while above >= 0 and not lines[above].strip():
-        above -= 1
-    if above >= 0 and _ATTRIBUTION_END.search(lines[above]):
-        first = above
+    # The first line of the block: the topmost quoted line (blank lines inside are part of it).
+    block = [(o, ln) for o, ln in lines if ln.startswith(">")]
+    first = block[-1][0]
+    above = lines[-1][1]
+    if above.strip() and not above.startswith(">") and _ATTRIBUTION_END.search(above):
+        first = lines[-1][0]
         # Clients wrap a long "On <date>, <name> <address> wrote:" over two lines.
-        if (above > 0 and not lines[above].lstrip().startswith("On ")
-                and lines[above - 1].lstrip().startswith("On ")):
-            first = above - 1
-    return starts[first]
+        if not above.lstrip().startswith("On ") and first > 0:
+            prev_start = text.rfind("\n", 0, first - 1) + 1
+            if text[prev_start:first].lstrip().startswith("On "):
+                first = prev_start
+    return first
 
 
 # ----------------------------------------------------------------------------------- HTML
