@@ -113,3 +113,27 @@ def test_config_problems_are_reported_with_key_and_line(
     with pytest.raises(ConfigError) as err:
         parse_config(text)
     assert expected in [str(p) for p in err.value.problems]
+
+
+@pytest.mark.parametrize("subtype", ["plain", "html"])
+async def test_shipped_footer_is_not_taken_for_confidential_content(
+        tmp_path: Path, subtype: str) -> None:
+    # The notice says "personal data", a confidentiality marker; it must read as a notice
+    # (its "received this e-mail in error" makes it boilerplate), or every reply quoting it
+    # would be flagged.
+    from gateway.pipeline import Pipeline
+    from tests.conftest import build_config
+
+    config = build_config(tmp_path, {"outbound": {"filters": ["confidential", "footer"]},
+                                     "confidential": {"action": "reject"}})
+    body = "The hall is booked." if subtype == "plain" else \
+        "<html><body><p>The hall is booked.</p></body></html>"
+    msg = MESSAGE.replace(b"text/plain", f"text/{subtype}".encode()).replace(
+        b"The hall is booked.", body.encode())
+    first = outbound_context(msg)
+    result = await Pipeline(config, "outbound").run(first)
+    assert isinstance(result.verdict, Accept) and b"privacy notice" in first.data
+    again = outbound_context(first.data)  # the footered message, sent on or quoted
+    result = await Pipeline(config, "outbound").run(again)
+    assert isinstance(result.verdict, Accept), result.verdict
+    assert not [f for f in again.findings if f.filter == "confidential"]
