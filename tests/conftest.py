@@ -144,6 +144,14 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
             "users_file": str(tmp_path / "users"),
         },
         "quarantine": {"path": str(tmp_path / "quarantine")},
+        # Nothing a test learns or blocks may land in the project's own config/ folder.
+        "senders": {
+            "file": str(tmp_path / "known-senders.txt"),
+            "learned_file": str(tmp_path / "learned-senders.txt"),
+            "blocked_file": str(tmp_path / "blocked-senders.txt"),
+        },
+        # Never the machine's resolver: tests that need DNS point this at the loopback server.
+        "dns": {"nameservers": ["127.0.0.1:9"], "timeout": 0.5},
     }
 
 
