@@ -9,7 +9,7 @@ an error means is the filter's ``on_error`` ("tempfail" unless the filter says o
 from __future__ import annotations
 
 import asyncio
-import email.policy
+import email.header
 import logging
 import time
 from dataclasses import dataclass, field
@@ -48,11 +48,28 @@ def prepend_headers(data: bytes, headers: tuple[tuple[str, str], ...]) -> bytes:
     """Put header fields on top without touching (or refolding) anything below."""
     if not headers:
         return data
-    lines = b"".join(
-        email.policy.SMTP.fold(name, value).encode("ascii", "surrogateescape")
-        for name, value in headers
-    )
-    return lines + data
+    return b"".join(fold_header(name, value) for name, value in headers) + data
+
+
+def fold_header(name: str, value: str, width: int = 78) -> bytes:
+    """One header field, folded at spaces to ``width`` where it can be (RFC 5322 2.2.3).
+
+    Plain ASCII is filled greedily (the ``email`` package's policy would move the whole value
+    to a continuation line); anything else is RFC 2047-encoded.
+    """
+    value = " ".join(value.split())
+    if not value.isascii():
+        encoded = email.header.Header(value, "utf-8", header_name=name).encode(linesep="\r\n")
+        return f"{name}: {encoded}\r\n".encode("ascii")
+    line, lines = f"{name}:", []
+    for word in value.split(" "):
+        if len(line) + 1 + len(word) > width and line.strip() and line != f"{name}:":
+            lines.append(line)
+            line = " " + word
+        else:
+            line += " " + word
+    lines.append(line)
+    return ("\r\n".join(lines) + "\r\n").encode("ascii")
 
 
 class Pipeline:
