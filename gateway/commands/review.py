@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import signal
 import sys
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.commands.run import BACKGROUND_JOBS
+from gateway.config import Config
 from gateway.review.auth import MIN_PASSWORD_LENGTH, hash_password, write_password_hash
 from gateway.review.settings import review_config
 
@@ -39,11 +41,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from gateway.review.app import create_app
-    from gateway.review.serve import uvicorn_config
-
     config = load_or_report(args)
     if config is None:
         return 2
@@ -51,14 +48,26 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if not cfg.password_file.exists():
         print(f"Note: no password is set yet; run 'council-gateway review set-password' "
               f"(it is kept in {cfg.password_file}).", file=sys.stderr)
-    server = uvicorn.Server(uvicorn_config(create_app(config), config))
-    print(f"Serving the review page on http://{cfg.listen[0]}:{cfg.listen[1]}/ "
-          "(Ctrl+C to stop)", file=sys.stderr)
+    return asyncio.run(_serve(config))
+
+
+async def _serve(config: Config) -> int:
+    from gateway.review.app import create_app
+    from gateway.review.serve import EmbeddedServer, uvicorn_config
+
+    server = EmbeddedServer(uvicorn_config(create_app(config), config))
+
+    def stop() -> None:
+        server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
     try:
-        asyncio.run(server.serve())
+        await server.serve()
     except SystemExit as e:  # uvicorn exits when it cannot listen
         return int(e.code or 1)
-    return 0
+    return 0 if server.started else 1
 
 
 def cmd_set_password(args: argparse.Namespace) -> int:
