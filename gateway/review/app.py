@@ -210,7 +210,10 @@ class ReviewApp:
 
     def to_login(self, request: Request) -> RedirectResponse:
         root = request.scope.get("root_path", "")
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        path = request.url.path
+        if root and path.startswith(root + "/"):
+            path = path[len(root):]  # uvicorn puts the root path in front; "next" is without it
+        target = path + (f"?{request.url.query}" if request.url.query else "")
         nxt = "" if request.method != "GET" or target == "/" else "?" + urlencode({"next": target})
         return RedirectResponse(f"{root}/login{nxt}", status_code=303)
 

@@ -338,3 +338,18 @@ def test_password_hash_round_trip(tmp_path):
     assert verify_password(stored, "a long passphrase")
     assert not verify_password(stored, "A long passphrase")
     assert (tmp_path / "review-password").stat().st_mode & 0o777 == 0o600
+
+
+async def test_served_under_a_path_behind_a_proxy(tmp_path):
+    # The proxy forwards https://mail.example/review/... to the page with the prefix removed.
+    config = config_for(tmp_path, public_url="https://mail.example/review")
+    async with running_review(config, "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            r = await client.get("/message/abc")
+            assert r.headers["location"] == "/review/login?next=%2Fmessage%2Fabc"
+            form = await client.get("/login")
+            assert 'href="/review/static/review.css"' in form.text
+            assert 'action="/review/login"' in form.text
+            r = await client.post("/login", data={"csrf": csrf_of(form.text),
+                                                  "password": PASSWORD, "next": "/message/abc"})
+            assert r.headers["location"] == "/review/message/abc"
