@@ -13,7 +13,7 @@ import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 __all__ = [
@@ -345,10 +345,12 @@ class Config:
 SECTION_VALIDATORS: dict[str, Callable[[Section], object]] = {}
 
 
-SectionParser = Callable[[Section], object]
+SectionParser = TypeVar("SectionParser", bound=Callable[[Section], object])
 
 
 def register_section(name: str) -> Callable[[SectionParser], SectionParser]:
+    """Decorator: ``@register_section("clamav") def parse_clamav(s) -> ClamavConfig``."""
+
     def deco(fn: SectionParser) -> SectionParser:
         if name in SECTION_VALIDATORS:
             raise ValueError(f"config section {name!r} registered twice")

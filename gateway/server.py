@@ -8,6 +8,7 @@ is answered only after the next hop (or the fsync of a Maildir or quarantine fil
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import ipaddress
 import itertools
 import logging
@@ -16,6 +17,7 @@ import secrets
 import ssl
 import time
 from datetime import datetime, timezone
+from email.parser import BytesHeaderParser
 from email.utils import format_datetime
 from typing import Any
 
@@ -31,6 +33,7 @@ from gateway.notices import send_notices
 from gateway.pipeline import Pipeline, PipelineResult
 from gateway.quarantine import QuarantineStore
 from gateway.relay import DeliveryResult, Upstream, deliver_maildir
+from gateway.senders import learn_recipients
 from gateway.users import UsersFile
 from gateway.verdicts import Quarantine, Reject, TempFail
 
@@ -386,7 +389,19 @@ class SideHandler:
                         f"{'; '.join(verdict.reasons)}"), "quarantine", ""
             return "250 2.0.0 Message accepted", "quarantine", ""
         delivery = await self._deliver(session, ctx)
+        if delivery.ok and self.side == "outbound":
+            await self._learn(ctx)
         return delivery.reply, "deliver" if delivery.ok else "deliver-failed", delivery.reply
+
+    async def _learn(self, ctx: MessageContext) -> None:
+        """Whoever a councillor writes to becomes a known sender (their replies are expected)."""
+        try:
+            learned = await learn_recipients(self.config, ctx.envelope.rcpt_tos)
+        except OSError as e:
+            log.error("id=%s could not record learned senders: %s", ctx.id, e)
+            return
+        if learned:
+            log.info("id=%s learned senders: %s", ctx.id, ",".join(learned))
 
     async def _deliver(self, session: Session, ctx: MessageContext) -> DeliveryResult:
         hop = self.listener.deliver_to
@@ -407,7 +422,9 @@ class SideHandler:
 
     def _audit(self, ctx: MessageContext, outcome: str, reply: str, hop_reply: str,
                result: PipelineResult, ms: float) -> None:
-        msg = ctx.message
+        # Only the header block: parsing a large body again here would block the event loop.
+        head = ctx.data.split(b"\r\n\r\n", 1)[0][:256 * 1024]
+        msg = BytesHeaderParser(policy=email.policy.SMTP).parsebytes(head)
         try:
             subject = " ".join(str(msg.get("subject", "")).split())
             message_id = str(msg.get("message-id", "")).strip()

@@ -144,6 +144,14 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
             "users_file": str(tmp_path / "users"),
         },
         "quarantine": {"path": str(tmp_path / "quarantine")},
+        # Nothing a test learns or blocks may land in the project's own config/ folder.
+        "senders": {
+            "file": str(tmp_path / "known-senders.txt"),
+            "learned_file": str(tmp_path / "learned-senders.txt"),
+            "blocked_file": str(tmp_path / "blocked-senders.txt"),
+        },
+        # Never the machine's resolver: tests that need DNS point this at the loopback server.
+        "dns": {"nameservers": ["127.0.0.1:9"], "timeout": 0.5},
     }
 
 
@@ -173,3 +181,28 @@ async def running_gateway(config: Config) -> AsyncIterator[Gateway]:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if asyncio.iscoroutinefunction(getattr(item, "function", None)):
+            # First set up, so last torn down: after the test's own fixtures cleaned up.
+            item.fixturenames.insert(0, "no_tasks_left_behind")  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def no_tasks_left_behind() -> AsyncIterator[None]:
+    """Fails a test that leaves asyncio tasks running (a leaked connection or job)."""
+    before = asyncio.all_tasks()
+    yield
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    for _ in range(20):  # let closing connections finish their last callbacks
+        if not leftover:
+            break
+        await asyncio.sleep(0)
+        leftover = [t for t in leftover if not t.done()]
+    if leftover:
+        for t in leftover:
+            t.cancel()
+        pytest.fail(f"test left {len(leftover)} task(s) running: {leftover[:3]}")

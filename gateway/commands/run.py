@@ -11,13 +11,14 @@ from typing import Any
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config, ConfigError, load_config
+from gateway.digest import quarantine_jobs
 from gateway.server import Gateway
 
 log = logging.getLogger("gateway.run")
 
 # Long-running jobs other modules start beside the listeners (quarantine purge, daily digest):
 # functions taking the live Gateway and running until cancelled.
-BACKGROUND_JOBS: list[Callable[[Gateway], Coroutine[Any, Any, None]]] = []
+BACKGROUND_JOBS: list[Callable[[Gateway], Coroutine[Any, Any, None]]] = [quarantine_jobs]
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from dataclasses import dataclass
 from email.message import EmailMessage
 
 from gateway.attachment_rules import ascii_safe, display_name
 from gateway.clamd import ClamdAddress, ClamdClient, Outcome, ScanReply, parse_address
+from gateway.clamd_daemon import HEADER_ROOM, MIB
 from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
 from gateway.filters import register
@@ -45,6 +47,10 @@ class ClamavConfig:
     too_big: str = "reject"  # "reject" | "tempfail" | "quarantine"
     inbound_action: str = "reject"  # "reject" | "quarantine"
     alert_to: tuple[str, ...] = ()
+    # clamd's StreamMaxLength (0: as the shipped clamd.conf sets it from max_message_size).
+    # Longer messages are not sent at all: over its limit clamd answers and closes at once, and
+    # the connection reset that follows can swallow that answer.
+    stream_max_length: int = 0
 
 
 def parse_clamav(s: Section) -> ClamavConfig:
@@ -69,6 +75,7 @@ def parse_clamav(s: Section) -> ClamavConfig:
         too_big=s.choice("too_big", "reject", ("reject", "tempfail", "quarantine")),
         inbound_action=s.choice("inbound_action", "reject", ("reject", "quarantine")),
         alert_to=alert_to,
+        stream_max_length=s.size("stream_max_length", "0") if s.has("stream_max_length") else 0,
     )
     s.finish()
     return cfg
@@ -185,11 +192,16 @@ class AntivirusFilter:
         self.on_error = cfg.on_error
         # A backstop for the pipeline; the scan's own deadline answers first, with 4.7.1.
         self.timeout = cfg.timeout * 2 + 5
+        self.stream_max = cfg.stream_max_length or (
+            math.ceil((config.gateway.max_message_size + HEADER_ROOM) / MIB) * MIB)
 
     async def check(self, ctx: MessageContext) -> Verdict:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
-        reply = await self.client.scan(ctx.data)
+        if len(ctx.data) > self.stream_max:
+            reply = ScanReply(Outcome.TOO_BIG, address=str(self.cfg.addresses[0]))
+        else:
+            reply = await self.client.scan(ctx.data)
         where = header_value = ""
         if reply.outcome is Outcome.INFECTED:
             where = await locate_infected_part(self.client, ctx.message, deadline)

@@ -156,7 +156,8 @@ async def test_message_over_stream_max_length_is_refused_not_passed(clamd: Clamd
                                                                     tmp_path: Path) -> None:
     # The test clamd's StreamMaxLength is 3M; this message is about 4.3M once base64-encoded.
     msg = samples.message(("scan.bin", "application/octet-stream", os.urandom(3_200_000)))
-    verdict, _ = await _check(_filter(tmp_path, address=clamd.address), msg)
+    verdict, _ = await _check(_filter(tmp_path, address=clamd.address,
+                                      stream_max_length="3MiB"), msg)
     assert isinstance(verdict, Reject)
     assert (verdict.code, verdict.enhanced) == (552, "5.3.4")
     assert "too big for the virus scanner" in verdict.text
@@ -165,7 +166,8 @@ async def test_message_over_stream_max_length_is_refused_not_passed(clamd: Clamd
 async def test_message_over_stream_max_length_may_be_temp_failed(clamd: ClamdInstance,
                                                                  tmp_path: Path) -> None:
     msg = samples.message(("scan.bin", "application/octet-stream", os.urandom(3_200_000)))
-    verdict, _ = await _check(_filter(tmp_path, address=clamd.address, too_big="tempfail"), msg)
+    verdict, _ = await _check(_filter(tmp_path, address=clamd.address, too_big="tempfail",
+                                      stream_max_length="3MiB"), msg)
     assert isinstance(verdict, TempFail)
     assert verdict.code == 451 and "too big" in verdict.text
 

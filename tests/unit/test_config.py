@@ -50,7 +50,8 @@ def test_minimal_config_is_valid_and_gets_defaults() -> None:
      '"smtp://host:port", "smtp+starttls://host:port" or "smtps://host:port"'),
     # 8. an unknown filter
     (GOOD + '[inbound]\nfilters = ["trace", "antivirs"]\n',
-     'inbound.filters[1] (line 4): "antivirs" is not a filter the inbound side has'),
+     'inbound.filters[1] (line 4): "antivirs" is not a filter the inbound side has; '
+     'did you mean "antivirus"?'),
     # 9. a bad network
     (GOOD + '[outbound]\ntrusted_networks = ["10.0.0.300/8"]\n',
      'outbound.trusted_networks[0] (line 4): "10.0.0.300/8" is not a network like '

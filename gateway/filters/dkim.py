@@ -1,0 +1,147 @@
+"""Signs outgoing mail from the council's domains with DKIM, last, over the final bytes.
+
+A signature lets receivers see the mail really comes from the council and was not changed on the
+way, so the privacy-notice footer (Kirkham rule 11) and the rest of the message arrive as sent.
+Without a configured key the filter passes mail on unsigned and says so once at start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from gateway.config import Config, Section, register_section, section
+from gateway.context import MessageContext
+from gateway.dkim import KeyError_, SigningKey, from_domains, load_private_key, sign
+from gateway.filters import register
+from gateway.verdicts import Accept, Finding, Modify, Verdict
+
+__all__ = ["DkimConfig", "DkimFilter", "parse_dkim", "signing_keys"]
+
+log = logging.getLogger("gateway.dkim")
+
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
+_SELECTOR = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*$")
+_THREAD_ABOVE = 256 * 1024
+
+
+@dataclass(frozen=True)
+class DkimConfig:
+    domain: str  # "" : the first of gateway.council_domains
+    selector: str
+    private_key_file: Path | None
+    ed25519_selector: str = ""
+    ed25519_private_key_file: Path | None = None
+
+
+def _key_file(s: Section, name: str, algorithm: str) -> Path | None:
+    path = s.optional_path(name)
+    if path is None:
+        return None
+    if not path.is_file():
+        s.problem(name, f'the file "{path}" does not exist '
+                        "(make a key with: council-gateway dkim-keygen)")
+        return None
+    if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        s.problem(name, f'the private key "{path}" can be read by other users of this machine; '
+                        f"make it private with: chmod 600 {path}")
+    try:
+        load_private_key(path, algorithm)
+    except KeyError_ as e:
+        s.problem(name, f'the file "{path}" {e}')
+    except OSError as e:
+        s.problem(name, f'the file "{path}" cannot be read: {e.strerror}')
+    return path
+
+
+def _selector(s: Section, name: str, default: str) -> str:
+    value = s.text(name, default)
+    if value and not _SELECTOR.match(value):
+        s.problem(name, f'"{value}" is not a DKIM selector; use letters, digits and hyphens, '
+                        'e.g. "gateway"')
+        return default
+    return value
+
+
+def parse_dkim(s: Section) -> DkimConfig:
+    """``[dkim]``: domain, selector, private_key_file, and optionally ed25519_selector and
+    ed25519_private_key_file."""
+    domain = s.text("domain", "").strip().lower().rstrip(".")
+    if domain and not _DOMAIN.match(domain):
+        s.problem("domain", f'"{domain}" is not a domain name')
+        domain = ""
+    cfg = DkimConfig(
+        domain=domain,
+        selector=_selector(s, "selector", "gateway"),
+        private_key_file=_key_file(s, "private_key_file", "rsa-sha256"),
+        ed25519_selector=_selector(s, "ed25519_selector", ""),
+        ed25519_private_key_file=_key_file(s, "ed25519_private_key_file", "ed25519-sha256"),
+    )
+    if cfg.ed25519_private_key_file is not None and cfg.private_key_file is None:
+        s.problem("ed25519_private_key_file", "goes with an RSA key: set private_key_file too, "
+                                              "as many receivers cannot check ed25519 yet")
+    if cfg.ed25519_private_key_file is not None and not cfg.ed25519_selector:
+        s.problem("ed25519_selector", "is needed when ed25519_private_key_file is set, and must "
+                                      "differ from selector")
+    elif cfg.ed25519_selector and cfg.ed25519_selector == cfg.selector:
+        s.problem("ed25519_selector", "must differ from selector: each key has its own DNS record")
+    s.finish()
+    return cfg
+
+
+def signing_keys(config: Config, cfg: DkimConfig) -> tuple[str, tuple[SigningKey, ...]]:
+    """The signing domain and the keys to sign with (none when no key file is set)."""
+    domain = cfg.domain or config.gateway.council_domains[0]
+    keys: list[SigningKey] = []
+    if cfg.private_key_file is not None:
+        keys.append(SigningKey(domain, cfg.selector, "rsa-sha256",
+                               load_private_key(cfg.private_key_file, "rsa-sha256")))
+    if cfg.ed25519_private_key_file is not None and keys:
+        keys.append(SigningKey(domain, cfg.ed25519_selector, "ed25519-sha256",
+                               load_private_key(cfg.ed25519_private_key_file, "ed25519-sha256")))
+    return domain, tuple(keys)
+
+
+class DkimFilter:
+    name = "dkim"
+
+    def __init__(self, keys: tuple[SigningKey, ...], domains: frozenset[str]):
+        self.keys = keys
+        self.domains = domains  # From domains this gateway may sign for
+
+    async def check(self, ctx: MessageContext) -> Verdict:
+        if not self.keys:
+            return Accept()
+        found = from_domains(ctx.message.get_all("from", []))
+        foreign = sorted({d for d in found if d not in self.domains})
+        if not found or foreign:
+            who = ", ".join(foreign) if foreign else "no address"
+            return Accept((Finding(self.name, "not-signed",
+                                   f"not DKIM-signed: the From field has {who}, "
+                                   "not one of the council's domains"),))
+        if ctx.size > _THREAD_ABOVE:
+            header = await asyncio.to_thread(sign, ctx.data, self.keys)
+        else:
+            header = sign(ctx.data, self.keys)
+        selectors = ", ".join(f"s={k.selector}" for k in self.keys)
+        return Modify(new_bytes=header + ctx.data, findings=(
+            Finding(self.name, "signed", f"DKIM-signed for d={self.keys[0].domain} {selectors}"),))
+
+
+# Registered apart from the definition so the function keeps its precise type.
+register_section("dkim")(parse_dkim)
+
+
+@register("dkim", order=100, sides=("outbound",), last=True,
+          summary="DKIM-signs mail from the council's domains, over the final bytes")
+def build(config: Config) -> DkimFilter:
+    cfg = parse_dkim(section(config, "dkim"))
+    domain, keys = signing_keys(config, cfg)
+    if not keys:
+        log.info("dkim: no private_key_file in [dkim]; outgoing mail is not DKIM-signed "
+                 "(make a key with: council-gateway dkim-keygen)")
+    return DkimFilter(keys, frozenset(config.gateway.council_domains) | {domain})

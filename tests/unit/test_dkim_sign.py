@@ -1,0 +1,219 @@
+"""DKIM signing of outgoing council mail (RFC 6376), checked with dkimpy's verifier."""
+
+from __future__ import annotations
+
+import logging
+import os
+import stat
+from pathlib import Path
+
+import dkim
+import pytest
+
+from gateway.config import ConfigError, parse_config
+from gateway.dkim import (
+    KeyError_,
+    SigningKey,
+    generate_key,
+    header_list,
+    load_private_key,
+    sign,
+    txt_record,
+    write_private_key,
+)
+from gateway.filters import REGISTRY
+from gateway.filters.dkim import DkimFilter, build
+from gateway.verdicts import Accept, Modify
+from tests.footer_support import config_text, outbound_context
+
+DOMAIN = "stanion-pc.gov.uk"
+MESSAGE = (b"From: Clerk <clerk@stanion-pc.gov.uk>\r\nTo: Resident <r@example.org>\r\n"
+           b"Cc: chair@stanion-pc.gov.uk\r\nSubject: Hall booking\r\n"
+           b"Date: Mon, 06 Jan 2025 10:00:00 +0000\r\nMessage-ID: <1@stanion-pc.gov.uk>\r\n"
+           b"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n"
+           b"Received: from client by gateway\r\n\r\n"
+           b"The hall is booked.\r\n  Spaced   line.\r\n")
+
+
+@pytest.fixture(scope="module")
+def rsa_key() -> tuple[bytes, str]:
+    return generate_key("rsa-sha256")
+
+
+@pytest.fixture(scope="module")
+def ed_key() -> tuple[bytes, str]:
+    return generate_key("ed25519-sha256")
+
+
+def dns_for(records: dict[str, str]):  # noqa: ANN201
+    def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
+        value = records.get(name.decode().rstrip("."))
+        return value.encode() if value else None
+    return dnsfunc
+
+
+def rsa_dns(rsa_key: tuple[bytes, str], selector: str = "gateway"):  # noqa: ANN201
+    return dns_for({f"{selector}._domainkey.{DOMAIN}": txt_record("rsa-sha256", rsa_key[1])})
+
+
+@pytest.mark.parametrize("names,expected", [
+    (["from", "to", "subject"],
+     ["from", "from", "sender", "reply-to", "subject", "subject", "date", "message-id", "to",
+      "to", "cc", "mime-version", "content-type", "content-transfer-encoding", "in-reply-to",
+      "references"]),
+    (["From", "To", "To", "Received", "List-Id"],
+     ["from", "from", "sender", "reply-to", "subject", "date", "message-id", "to", "to", "to",
+      "cc", "mime-version", "content-type", "content-transfer-encoding", "in-reply-to",
+      "references", "list-id"]),
+])
+def test_header_list_signs_what_is_there_and_oversigns_singletons(
+        names: list[str], expected: list[str]) -> None:
+    assert header_list(names) == expected
+
+
+def test_rsa_signature_verifies_with_dkimpy(rsa_key: tuple[bytes, str]) -> None:
+    header = sign(MESSAGE, [SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0])])
+    assert header.startswith(b"DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed;")
+    assert header.endswith(b"\r\n") and b"\r\n " in header
+    assert max(len(line) for line in header.split(b"\r\n")) <= 78 + 2
+    signed = header + MESSAGE
+    assert dkim.verify(signed, dnsfunc=rsa_dns(rsa_key))
+    d = dkim.DKIM(signed)
+    assert d.verify(dnsfunc=rsa_dns(rsa_key))
+    h = d.signature_fields[b"h"].replace(b" ", b"").split(b":")
+    assert b"received" not in h and h.count(b"from") == 2 and h.count(b"subject") == 2
+
+
+@pytest.mark.parametrize("change", [
+    lambda m: b"From: Mallory <m@example.com>\r\n" + m,             # a second From on top
+    lambda m: b"Subject: Pay this invoice\r\n" + m,                 # a second Subject
+    lambda m: m.replace(b"The hall is booked.", b"The hall is free."),
+    lambda m: m + b"Extra line added on the way.\r\n",
+], ids=["added From", "added Subject", "changed body", "appended body"])
+def test_changes_after_signing_break_the_signature(rsa_key: tuple[bytes, str], change) -> None:  # noqa: ANN001
+    header = sign(MESSAGE, [SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0])])
+    assert not dkim.verify(header + change(MESSAGE), dnsfunc=rsa_dns(rsa_key))
+
+
+def test_relaxed_canonicalisation_survives_refolding_and_trailing_space(
+        rsa_key: tuple[bytes, str]) -> None:
+    header = sign(MESSAGE, [SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0])])
+    moved = (header + MESSAGE).replace(b"Subject: Hall booking", b"Subject:  Hall\r\n booking")
+    assert dkim.verify(moved.replace(b"booked.\r\n", b"booked.   \r\n"), dnsfunc=rsa_dns(rsa_key))
+
+
+def test_ed25519_second_signature_verifies_too(rsa_key: tuple[bytes, str],
+                                               ed_key: tuple[bytes, str]) -> None:
+    keys = [SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0]),
+            SigningKey(DOMAIN, "gateway-ed", "ed25519-sha256", ed_key[0].strip())]
+    signed = sign(MESSAGE, keys) + MESSAGE
+    dns = dns_for({f"gateway._domainkey.{DOMAIN}": txt_record("rsa-sha256", rsa_key[1]),
+                   f"gateway-ed._domainkey.{DOMAIN}": txt_record("ed25519-sha256", ed_key[1])})
+    d = dkim.DKIM(signed)
+    assert d.verify(0, dnsfunc=dns) and d.signature_fields[b"a"] == b"rsa-sha256"
+    assert d.verify(1, dnsfunc=dns) and d.signature_fields[b"a"] == b"ed25519-sha256"
+
+
+def test_private_key_is_written_for_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "keys" / "k.pem"
+    write_private_key(path, b"secret")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    with pytest.raises(FileExistsError):
+        write_private_key(path, b"other")
+    write_private_key(path, b"new", replace=True)
+    assert path.read_bytes() == b"new" and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert sorted(os.listdir(path.parent)) == ["k.pem"]
+
+
+def test_key_loading_refuses_what_dkimpy_cannot_sign_with(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.pem"
+    bad.write_text("-----BEGIN RSA PRIVATE KEY-----\nbm90IGEga2V5\n-----END RSA PRIVATE KEY-----\n")
+    with pytest.raises(KeyError_):
+        load_private_key(bad)
+    bad.write_text("c2hvcnQ=\n")
+    with pytest.raises(KeyError_):
+        load_private_key(bad, "ed25519-sha256")
+
+
+# --------------------------------------------------------------------------- the filter
+
+def _key_file(tmp_path: Path, rsa_key: tuple[bytes, str], name: str = "k.pem") -> Path:
+    path = tmp_path / name
+    write_private_key(path, rsa_key[0])
+    return path
+
+
+def test_registered_last_on_the_outbound_side() -> None:
+    spec = REGISTRY["dkim"]
+    assert spec.sides == ("outbound",) and spec.order == 100 and spec.last
+
+
+async def test_filter_signs_council_mail(tmp_path: Path, rsa_key: tuple[bytes, str]) -> None:
+    key = _key_file(tmp_path, rsa_key)
+    flt = build(parse_config(config_text(tmp_path, f"""
+[dkim]
+selector = "s2025"
+private_key_file = "{key}"
+""")))
+    verdict = await flt.check(outbound_context(MESSAGE))
+    assert isinstance(verdict, Modify) and verdict.new_bytes is not None
+    assert verdict.new_bytes.endswith(MESSAGE)  # signed over the exact bytes, nothing else moved
+    assert dkim.verify(verdict.new_bytes, dnsfunc=rsa_dns(rsa_key, "s2025"))
+    assert verdict.findings[0].code == "signed"
+
+
+@pytest.mark.parametrize("sender,signed", [
+    (b"clerk@stanion-pc.gov.uk", True),
+    (b"Chair <chair@STANION.org.uk>", True),           # another council domain
+    (b"someone@gmail.com", False),
+    (b"clerk@stanion-pc.gov.uk.evil.example", False),
+    (b"clerk@stanion-pc.gov.uk, x@gmail.com", False),  # every From address must be the council's
+])
+async def test_filter_signs_only_mail_from_council_domains(
+        tmp_path: Path, rsa_key: tuple[bytes, str], sender: bytes, signed: bool) -> None:
+    flt = DkimFilter((SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0]),),
+                     frozenset({DOMAIN, "stanion.org.uk"}))
+    data = MESSAGE.replace(b"Clerk <clerk@stanion-pc.gov.uk>", sender, 1)
+    verdict = await flt.check(outbound_context(data))
+    assert isinstance(verdict, Modify) is signed
+    if not signed:
+        assert isinstance(verdict, Accept) and verdict.findings[0].code == "not-signed"
+
+
+async def test_no_key_means_unsigned_and_one_log_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="gateway.dkim"):
+        flt = build(parse_config(config_text(tmp_path)))
+    assert [r.getMessage() for r in caplog.records if "not DKIM-signed" in r.getMessage()] \
+        and len(caplog.records) == 1
+    verdict = await flt.check(outbound_context(MESSAGE))
+    assert verdict == Accept()
+
+
+@pytest.mark.parametrize("section,expected", [
+    ('private_key_file = "/nonexistent.pem"',
+     'dkim.private_key_file: the file "/nonexistent.pem" does not exist (make a key with: '
+     "council-gateway dkim-keygen)"),
+    ('selector = "bad selector!"',
+     'dkim.selector: "bad selector!" is not a DKIM selector; use letters, digits and hyphens, '
+     'e.g. "gateway"'),
+    ('domain = "not a domain"', 'dkim.domain: "not a domain" is not a domain name'),
+    ('ed25519_private_key_file = "{ed}"\ned25519_selector = "ed"',
+     "dkim.ed25519_private_key_file: goes with an RSA key: set private_key_file too, as many "
+     "receivers cannot check ed25519 yet"),
+    ('private_key_file = "{open}"',
+     'dkim.private_key_file: the private key "{open}" can be read by other users of this '
+     "machine; make it private with: chmod 600 {open}"),
+])
+def test_dkim_config_problems(tmp_path: Path, rsa_key: tuple[bytes, str],
+                              ed_key: tuple[bytes, str], section: str, expected: str) -> None:
+    ed = tmp_path / "ed.key"
+    write_private_key(ed, ed_key[0])
+    readable = tmp_path / "open.pem"
+    readable.write_bytes(rsa_key[0])
+    readable.chmod(0o644)
+    fill = {"ed": ed, "open": readable}
+    with pytest.raises(ConfigError) as err:
+        parse_config(config_text(tmp_path, "\n[dkim]\n" + section.format(**fill) + "\n"))
+    problems = [f"{p.key}: {p.message}" for p in err.value.problems]
+    assert expected.format(**fill) in problems
