@@ -23,6 +23,7 @@ from gateway.heldview import clean_text
 from gateway.notices import make_notice
 from gateway.quarantine import HeldMessage, QuarantineStore
 from gateway.relay import DeliveryResult, deliver
+from gateway.review.settings import review_config
 
 if TYPE_CHECKING:
     from gateway.server import Gateway
@@ -40,7 +41,7 @@ def _one_line(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
-def _entry(n: int, h: HeldMessage) -> list[str]:
+def _entry(n: int, h: HeldMessage, page_url: str = "") -> list[str]:
     when = h.received_at.astimezone().strftime("%a %d %b %Y %H:%M")
     lines = [
         f"{n}. From:    {_one_line(h.from_header) or '(no From: line)'}"
@@ -53,6 +54,8 @@ def _entry(n: int, h: HeldMessage) -> list[str]:
     ]
     lines += [f"     - {_one_line(r, 400)}" for r in h.reasons] or ["     - (no reason recorded)"]
     lines.append(f"   Id:      {h.id}")
+    if page_url:
+        lines.append(f"   Review:  {page_url}/message/{h.id}")
     return lines
 
 
@@ -75,6 +78,7 @@ def build_digest(config: Config, held: list[HeldMessage],
         f"Held mail is deleted after {config.quarantine.retention_days} days.",
         "",
     ]
+    page_url = review_config(config).public_url
     n = 0
     for title, group in ((f"New in the last 24 hours ({len(new)})", new),
                          (f"Still waiting from earlier ({len(older)})", older)):
@@ -83,7 +87,9 @@ def build_digest(config: Config, held: list[HeldMessage],
         body += [title, "-" * len(title), ""]
         for h in group:
             n += 1
-            body += _entry(n, h) + [""]
+            body += _entry(n, h, page_url) + [""]
+    if page_url:
+        body += [f"Review them in your browser: {page_url}/", ""]
     body += [
         "What you can do (on the gateway machine):",
         "  council-gateway quarantine show ID       read one safely",

@@ -1,0 +1,6 @@
+"""The clerk's quarantine page: held mail reviewed in a browser, safely.
+
+``settings`` reads the ``[review]`` section, ``auth`` holds the password, sessions and the login
+rate limit, ``app`` is the Starlette application and ``serve`` runs it with uvicorn, alone
+(``council-gateway review``) or beside the listeners (``council-gateway run``).
+"""

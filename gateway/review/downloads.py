@@ -1,0 +1,60 @@
+"""Whether an attachment of a held message may be downloaded, and its bytes when it may.
+
+Downloads are off unless ``[review] allow_downloads = true``, and even then never for mail held
+because of a virus, a scan that could not finish, or a dangerous or uncheckable attachment: the
+clerk should not be the one to open what the gateway could not clear.
+"""
+
+from __future__ import annotations
+
+import email.policy
+from email.message import Message
+from email.parser import BytesParser
+
+from gateway.heldview import clean_text, view
+from gateway.quarantine import HeldMessage
+from gateway.review.settings import ReviewConfig
+
+__all__ = ["attachment_bytes", "downloads_allowed", "UNSAFE_REASON_WORDS"]
+
+# Words in the reasons written by the antivirus and attachment filters.
+UNSAFE_REASON_WORDS = ("virus", "the attachment ", "macro", "archive", "program", "script",
+                       "double extension", "could not be", "cannot be")
+
+
+def downloads_allowed(cfg: ReviewConfig, held: HeldMessage) -> bool:
+    if not cfg.allow_downloads:
+        return False
+    reasons = " ".join(held.reasons).lower()
+    return not any(word in reasons for word in UNSAFE_REASON_WORDS)
+
+
+def _parts(msg: Message) -> list[Message]:
+    """The attachment parts, in the order :func:`gateway.heldview.view` lists them."""
+    body = msg.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
+    out = []
+    for part in msg.walk():
+        ctype = part.get_content_type()
+        if (part.is_multipart() and ctype != "message/rfc822") or part is body:
+            continue
+        if part.get_content_maintype() == "text" and part.get_content_disposition() is None:
+            continue
+        out.append(part)
+    return out
+
+
+def attachment_bytes(data: bytes, n: int) -> tuple[str, bytes] | None:
+    """(shown name, decoded bytes) of attachment ``n`` (0-based), or None."""
+    msg = BytesParser(policy=email.policy.default).parsebytes(data)
+    parts = _parts(msg)
+    listed = view(data).attachments
+    if len(parts) != len(listed) or not 0 <= n < len(parts):
+        return None
+    part = parts[n]
+    if part.get_content_type() == "message/rfc822":
+        payload = part.as_bytes()
+    else:
+        raw = part.get_payload(decode=True)
+        payload = raw if isinstance(raw, bytes) else b""
+    name = clean_text(listed[n].name)
+    return name, payload
