@@ -462,7 +462,9 @@ def parse_config(text: str, source: str = "<text>") -> Config:
             line = int(m.group(1))
         raise ConfigError(source, [Problem("(file)", f"is not valid TOML: {e}", line)]) from None
 
-    import gateway.filters  # noqa: F401  (filters register their config sections)
+    # Modules with a config section register it on import.
+    import gateway.filters  # noqa: F401
+    import gateway.review.settings  # noqa: F401
 
     problems: list[Problem] = []
     root = Section(raw, "", problems)

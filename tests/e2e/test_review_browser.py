@@ -8,6 +8,7 @@ and hostile content in it stays inert. Screenshots for docs/clerk-guide.md are t
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +23,9 @@ from tests.mailmaker import make_mail
 from tests.reviewkit import PASSWORD, hold, review_overrides, set_password
 
 ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "docs" / "screenshots"
+# Screenshots of each run are kept as artifacts in build/screenshots; the ones the docs show are
+# refreshed with COUNCIL_UPDATE_SCREENSHOTS=1 (so a test run leaves the work tree clean).
+SHOTS = ROOT / ("docs" if os.environ.get("COUNCIL_UPDATE_SCREENSHOTS") else "build") / "screenshots"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
