@@ -167,3 +167,17 @@ async def test_connection_limit_answers_421(tmp_path: Path) -> None:
         assert line.startswith(b"421 4.7.0")
         w1.close()
         w2.close()
+
+
+async def test_idle_client_is_told_421_and_disconnected(tmp_path: Path) -> None:
+    config = build_config(tmp_path, {"gateway": {"command_timeout": 1}})
+    async with running_gateway(config) as gw:
+        reader, writer = await asyncio.open_connection("127.0.0.1", gw.inbound_port)
+        assert (await reader.readline()).startswith(b"220 ")
+        # Say nothing: the gateway gives up on us, politely, then closes.
+        async with asyncio.timeout(10):
+            line = await reader.readline()
+            rest = await reader.read()
+        writer.close()
+    assert line.startswith(b"421 4.4.2")
+    assert rest == b""
