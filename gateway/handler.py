@@ -34,7 +34,7 @@ from gateway.verdicts import Quarantine, Reject, TempFail
 if TYPE_CHECKING:
     from gateway.server import Gateway
 
-__all__ = ["SideHandler", "normalise_line_endings", "received_header"]
+__all__ = ["FailureCounter", "SideHandler", "normalise_line_endings", "received_header"]
 
 log = logging.getLogger("gateway.server")
 
@@ -61,6 +61,30 @@ def received_header(*, helo: str, ip: str, hostname: str, protocol: str, msg_id:
 
 
 
+class FailureCounter:
+    """Failed logins per client address, forgotten after ``window`` seconds without one."""
+
+    def __init__(self, window: float = 900.0, limit: int = 10_000):
+        self.window = window
+        self.limit = limit
+        self._seen: dict[str, tuple[int, float]] = {}
+
+    def count(self, ip: str) -> int:
+        count, last = self._seen.get(ip, (0, 0.0))
+        return count if time.monotonic() - last < self.window else 0
+
+    def record(self, ip: str) -> int:
+        count = self.count(ip) + 1
+        if len(self._seen) >= self.limit:  # a flood of addresses: keep only the recent ones
+            cutoff = time.monotonic() - self.window
+            self._seen = {k: v for k, v in self._seen.items() if v[1] >= cutoff}
+        self._seen[ip] = (count, time.monotonic())
+        return count
+
+    def clear(self, ip: str) -> None:
+        self._seen.pop(ip, None)
+
+
 class SideHandler:
     """aiosmtpd handler for one side; shared by all its connections, per-message state in ctx."""
 
@@ -84,11 +108,10 @@ class SideHandler:
         users = UsersFile(self.listener.users_file)
         ok = await asyncio.to_thread(users.verify, login, password)
         if ok:
-            self.gateway.auth_failures.pop(ip, None)
+            self.gateway.auth_failures.clear(ip)
             log.info("auth ok user=%s client=%s", login, ip)
             return AuthResult(success=True, auth_data=creds)
-        failures = self.gateway.auth_failures.get(ip, 0) + 1
-        self.gateway.auth_failures[ip] = failures
+        failures = self.gateway.auth_failures.record(ip)
         delay = min(self.config.gateway.auth_failure_delay * failures, 30.0)
         log.warning("auth failed user=%s client=%s failures=%d delay=%.1fs",
                     _clean(login), ip, failures, delay)

@@ -12,7 +12,7 @@ import ssl
 from typing import Any
 
 from gateway.config import Config
-from gateway.handler import SideHandler, normalise_line_endings, received_header
+from gateway.handler import FailureCounter, SideHandler, normalise_line_endings, received_header
 from gateway.pipeline import Pipeline
 from gateway.protocol import GatewaySMTP
 
@@ -41,7 +41,7 @@ class Gateway:
         self.in_flight = 0
         self.changed = asyncio.Event()  # set when a transaction ends or a connection closes
         self.stopping = False
-        self.auth_failures: dict[str, int] = {}
+        self.auth_failures = FailureCounter()
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property

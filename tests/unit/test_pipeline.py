@@ -102,3 +102,16 @@ def test_prepend_headers_folds_long_and_encodes_non_ascii() -> None:
 def test_verdict_codes_are_checked(cls: type, args: tuple[object, ...]) -> None:
     with pytest.raises(ValueError):
         cls(*args)
+
+
+def test_failed_logins_are_counted_per_address_and_forgotten() -> None:
+    from gateway.handler import FailureCounter
+
+    counter = FailureCounter(window=60)
+    assert [counter.record("192.0.2.1") for _ in range(3)] == [1, 2, 3]
+    assert counter.count("192.0.2.2") == 0
+    counter.clear("192.0.2.1")
+    assert counter.count("192.0.2.1") == 0
+    gone = FailureCounter(window=0)
+    gone.record("192.0.2.1")
+    assert gone.count("192.0.2.1") == 0
