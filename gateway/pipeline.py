@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from gateway.config import Config
 from gateway.context import MessageContext
 from gateway.filters import REGISTRY, Filter, default_chain
-from gateway.verdicts import Accept, Modify, TempFail, Verdict, is_decisive
+from gateway.verdicts import Accept, Modify, Quarantine, TempFail, Verdict, is_decisive
 
 __all__ = ["Pipeline", "PipelineResult", "StepRecord", "chain_names", "prepend_headers"]
 
@@ -96,6 +96,8 @@ class Pipeline:
             result.steps.append(StepRecord(flt.name, outcome, (time.monotonic() - started) * 1000))
             ctx.findings.extend(verdict.findings)
             if is_decisive(verdict):
+                if isinstance(verdict, Quarantine) and verdict.add_headers:
+                    ctx.replace_data(prepend_headers(ctx.data, verdict.add_headers))
                 result.verdict = verdict
                 return result
             if isinstance(verdict, Modify):

@@ -84,10 +84,14 @@ class TempFail:
 
 @dataclass(frozen=True)
 class Quarantine:
-    """Hold the message for the clerk; the client is told 250 once it is safely on disk."""
+    """Hold the message for the clerk; the client is told 250 once it is safely on disk.
+
+    ``add_headers`` go on top of the held copy (e.g. Authentication-Results), so a message the
+    clerk releases carries what the gateway found out about it."""
 
     reasons: tuple[str, ...]
     findings: tuple[Finding, ...] = field(default=())
+    add_headers: tuple[tuple[str, str], ...] = ()
 
 
 Verdict = Accept | Modify | Reject | TempFail | Quarantine

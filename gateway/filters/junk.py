@@ -188,11 +188,11 @@ class JunkFilter:
         findings = tuple(Finding(self.name, s.code, s.text) for s in a.signals)
         cleaned = strip_own_results(ctx.data, hostname)
         if a.blocked:
-            return Quarantine(tuple(s.text for s in a.signals), findings)
+            return Quarantine(tuple(s.text for s in a.signals), findings, tuple(headers))
         if a.score >= self.cfg.threshold:
             reasons = tuple(s.text for s in a.signals)
             if self.cfg.action == "quarantine":
-                return Quarantine(reasons, findings)
+                return Quarantine(reasons, findings, tuple(headers))
             if self.cfg.action == "reject":
                 return Reject("This message looks like junk and was refused: "
                               + " ".join(reasons), 554, "5.7.1", findings)

@@ -141,6 +141,9 @@ async def test_forged_known_sender_is_quarantined(tmp_path, dns_server, smtp_sin
     [h] = held(tmp_path)
     assert any(r.startswith("Claims to come from a known sender (jane@nalc.example), but it could "
                             "not be shown to be genuine") for r in h.reasons)
+    # The held copy (what a release delivers) carries the authentication results.
+    stored = unfold(QuarantineStore(tmp_path / "quarantine").read(h.id))
+    assert b"Authentication-Results: gw.stanion-pc.gov.uk; spf=fail" in stored
 
 
 async def test_forged_results_claiming_our_name_are_removed(tmp_path, dns_server, smtp_sink):
