@@ -235,6 +235,10 @@ async def _release(config: Config, store: QuarantineStore, held: HeldMessage,
                    actor: str) -> ResolveResult:
     from gateway.relay import deliver
 
+    if any(r.lower().startswith("virus:") for r in held.reasons):
+        # Stanion "Virus Protection": the council must not pass viruses on, not even to itself.
+        return ResolveResult(False, "Not released: this message contains a virus, so it cannot "
+                                    "be delivered. Delete it.")
     data = await asyncio.to_thread(store.read, held.id)
     result = await deliver(config, held.direction, held.mail_from, list(held.rcpt_tos), data,
                            smtputf8=held.smtputf8)

@@ -149,3 +149,21 @@ async def test_maildir_write_failure_gives_451(tmp_path: Path) -> None:
             await in_thread(send, gw.inbound_port, "resident@example.org",
                             ["clerk@stanion-pc.gov.uk"], make_message())
     assert err.value.smtp_code == 451 and err.value.smtp_error.startswith(b"4.3.0")
+
+
+async def test_mail_held_for_a_virus_cannot_be_released(tmp_path: Path,
+                                                        smtp_sink: SmtpSink) -> None:
+    from gateway.quarantine import resolve
+
+    config = build_config(tmp_path, {"inbound": {"deliver_to": smtp_sink.url}})
+    async with running_gateway(config) as gw:
+        gw.pipelines["inbound"] = Pipeline(config, "inbound", filters=[
+            Fixed("a", Quarantine(("virus: Eicar-Test-Signature in invoice.zip",)))])
+        await in_thread(send, gw.inbound_port, "resident@example.org",
+                        ["clerk@stanion-pc.gov.uk"], make_message())
+    [held] = QuarantineStore(tmp_path / "quarantine").list()
+    result = await resolve(config, held.id, "release", "test")
+    assert not result.ok and "contains a virus" in result.message
+    assert smtp_sink.messages == []
+    assert len(QuarantineStore(tmp_path / "quarantine").list()) == 1
+    assert (await resolve(config, held.id, "delete", "test")).ok
