@@ -29,6 +29,8 @@ RUN groupadd --system --gid 2525 gateway \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway
+# gateway/data links to these shipped defaults; they must be there when the package is built.
+COPY config/gateway.toml config/footer.txt config/footer.html ./config/
 RUN pip install . && rm -rf /app/gateway /app/build
 
 COPY docker/clamd.conf /etc/clamav/clamd-gateway.conf
