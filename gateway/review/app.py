@@ -321,32 +321,33 @@ def create_app(config: ConfigSource) -> Starlette:
                           prev_link=page_link(page - 1) if page > 1 else "",
                           next_link=page_link(page + 1) if page < pages else "")
 
-    async def message(request: Request) -> Response:
+    async def load(request: Request) -> tuple[Any, HeldMessage, bytes] | Response:
+        """The logged-in session and the held message the URL names, or the page to show."""
         session = app.logged_in(request)
         if session is None:
             return app.to_login(request)
         qid = request.path_params["qid"]
-        store = app.store
         try:
-            held = await asyncio.to_thread(store.get, qid)
-            data = await asyncio.to_thread(store.read, qid)
+            held = await asyncio.to_thread(app.store.get, qid)
+            data = await asyncio.to_thread(app.store.read, qid)
         except NotFound:
             return app.render(request, "gone.html", status=404, session=session)
+        return session, held, data
+
+    async def message(request: Request) -> Response:
+        loaded = await load(request)
+        if isinstance(loaded, Response):
+            return loaded
+        session, held, data = loaded
         v = await asyncio.to_thread(view, data)
         return app.render(request, "message.html", session=session, h=held, v=v,
                           downloads=downloads_allowed(app.review, held))
 
     async def download(request: Request) -> Response:
-        session = app.logged_in(request)
-        if session is None:
-            return app.to_login(request)
-        qid = request.path_params["qid"]
-        store = app.store
-        try:
-            held = await asyncio.to_thread(store.get, qid)
-            data = await asyncio.to_thread(store.read, qid)
-        except NotFound:
-            return app.render(request, "gone.html", status=404, session=session)
+        loaded = await load(request)
+        if isinstance(loaded, Response):
+            return loaded
+        session, held, data = loaded
         if not downloads_allowed(app.review, held):
             return app.render(request, "refused.html", status=403, session=session)
         found = attachment_bytes(data, request.path_params["n"])
