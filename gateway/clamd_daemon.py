@@ -336,7 +336,16 @@ def main(argv: list[str] | None = None) -> int:
         setup = prepare(run_dir, tcp_port=args.port, user=user,
                         max_message_size=_max_message_size(args.config),
                         test_signatures=args.test_signatures)
-    except (PermissionError, KeyError) as e:
+    except PermissionError as e:
+        if args.user != "auto" or user is None:
+            print(f"start-clamd: {e}", file=sys.stderr)
+            return 1
+        # A checkout under a private home folder: clamd stays root rather than not running.
+        print(f"start-clamd: {e}. Running clamd as root instead.", file=sys.stderr)
+        setup = prepare(run_dir, tcp_port=args.port, user=None,
+                        max_message_size=_max_message_size(args.config),
+                        test_signatures=args.test_signatures)
+    except KeyError as e:
         print(f"start-clamd: {e}", file=sys.stderr)
         return 1
     if args.foreground:
