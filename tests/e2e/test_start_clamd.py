@@ -65,17 +65,24 @@ def test_start_clamd_answers_and_is_idempotent(run_dir: Path) -> None:
 
 
 def test_run_dir_closed_to_other_users(tmp_path: Path) -> None:
-    """As root, clamd would run as clamav and could not reach the directory: said plainly.
-    As any other user, clamd runs as that user, who can."""
+    """As root, clamd would run as clamav and could not reach the directory: said plainly, and
+    clamd runs as root instead (a checkout under /root must still work). Asked explicitly to
+    run as clamav, it refuses. As any other user, clamd runs as that user, who can."""
     closed = tmp_path / "closed"
     closed.mkdir(mode=0o700)
     port = free_port()
+    if os.geteuid() == 0:
+        refused = _run("--run-dir", str(closed / "clamd"), "--port", str(port),
+                       "--test-signatures", "--user", "clamav")
+        assert refused.returncode == 1
+        assert "cannot reach" in refused.stderr and "--run-dir" in refused.stderr
+        assert not ping(("127.0.0.1", port))
     result = _run("--run-dir", str(closed / "clamd"), "--port", str(port), "--test-signatures")
     try:
         if os.geteuid() == 0:
-            assert result.returncode == 1
-            assert "cannot reach" in result.stderr and "--run-dir" in result.stderr
-            assert not ping(("127.0.0.1", port))
+            assert result.returncode == 0, result.stderr
+            assert "cannot reach" in result.stderr and "Running clamd as root" in result.stderr
+            assert ping(("127.0.0.1", port))
         else:
             assert result.returncode == 0, result.stderr
             assert ping(("127.0.0.1", port))
