@@ -7,6 +7,7 @@ import json
 import sys
 
 from gateway.commands.common import add_config_option, load_or_report
+from gateway.config import Config
 from gateway.heldview import clean_text
 from gateway.senders import (
     Entry,
@@ -71,21 +72,23 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _entry(args: argparse.Namespace) -> Entry | None:
+def _config_and_entry(args: argparse.Namespace) -> tuple[Config, Entry] | None:
+    """The config and the address the command names; None after saying what is wrong."""
+    config = load_or_report(args)
+    if config is None:
+        return None
     try:
-        return parse_entry(args.address)
+        return config, parse_entry(args.address)
     except ValueError as e:
         print(str(e), file=sys.stderr)
         return None
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
+    loaded = _config_and_entry(args)
+    if loaded is None:
         return 2
-    entry = _entry(args)
-    if entry is None:
-        return 2
+    config, entry = loaded
     cfg = senders_config(config)
     path = cfg.file or cfg.learned_file
     added = add_entry(path, entry)
@@ -94,12 +97,10 @@ def cmd_add(args: argparse.Namespace) -> int:
 
 
 def cmd_block(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
+    loaded = _config_and_entry(args)
+    if loaded is None:
         return 2
-    entry = _entry(args)
-    if entry is None:
-        return 2
+    config, entry = loaded
     added = block_sender(config, str(entry))
     print(f"{entry} {'is now blocked' if added else 'was already blocked'}: "
           "their mail will always be held.")
@@ -107,12 +108,10 @@ def cmd_block(args: argparse.Namespace) -> int:
 
 
 def cmd_remove(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
+    loaded = _config_and_entry(args)
+    if loaded is None:
         return 2
-    entry = _entry(args)
-    if entry is None:
-        return 2
+    config, entry = loaded
     removed = remove_everywhere(config, str(entry))
     cfg = senders_config(config)
     in_config = any(parse_entry(k).value == parse_entry(str(entry)).value for k in cfg.known)
