@@ -8,7 +8,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from gateway.clamd_daemon import ClamdSetup, prepare, start, stop_process
+from gateway_ops.clamd import ClamdSetup, prepare, start, stop_process
 
 __all__ = ["bench_clamd"]
 

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 import pyclamd
 
 from bench._clamd import bench_clamd
-from gateway.clamd import ClamdClient, Outcome, parse_address
+from gateway.adapters.clamd import ClamdClient, Outcome, parse_address
 
 ROUNDS = 15
 

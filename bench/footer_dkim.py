@@ -3,7 +3,7 @@
 Run from the repository root:  python bench/footer_dkim.py  [--runs N]
 Prints a Markdown table for docs/benchmarks.md: the median of N runs of the footer
 (``gateway.mime.footer.apply_footer``), of the RSA-2048 DKIM signature over the footered bytes
-(``gateway.dkim.sign``), of both together, and of an extra ed25519 signature.
+(``gateway.adapters.dkim_signing.sign``), of both together, and of an extra ed25519 signature.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.dkim import SigningKey, generate_key, sign  # noqa: E402
+from gateway.adapters.dkim_signing import SigningKey, generate_key, sign  # noqa: E402
 from gateway.mime.footer import Footer, apply_footer  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -27,7 +27,7 @@ from gateway.config import load_config
 from gateway.context import Envelope, MessageContext
 from gateway.filters import REGISTRY
 from gateway.pipeline import Pipeline
-from gateway.server import Gateway
+from gateway.smtp.server import Gateway
 from gateway.verdicts import Accept
 from tests import samples
 

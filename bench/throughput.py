@@ -33,7 +33,7 @@ import aiosmtplib
 from aiosmtpd.smtp import SMTP as AioSMTP
 
 from gateway.config import Config, parse_config
-from gateway.server import Gateway
+from gateway.smtp.server import Gateway
 
 SENDER = "resident@example.org"
 RECIPIENT = "clerk@stanion-pc.gov.uk"

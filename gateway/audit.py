@@ -11,7 +11,7 @@ from typing import Any
 
 __all__ = ["AuditLog"]
 
-log = logging.getLogger("gateway.audit")
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 
 

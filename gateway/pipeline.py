@@ -21,7 +21,7 @@ from gateway.verdicts import Accept, Modify, Quarantine, TempFail, Verdict, is_d
 
 __all__ = ["Pipeline", "PipelineResult", "StepRecord", "chain_names", "prepend_headers"]
 
-log = logging.getLogger("gateway.pipeline")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import tomli_w
 from aiosmtpd.smtp import SMTP as AioSMTP
 
 from gateway.config import Config, load_config
-from gateway.server import Gateway
+from gateway.smtp.server import Gateway
 
 pytest_plugins: list[str] = ["tests.fixtures_clamd", "tests.fixtures_dns"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clamd_daemon import ClamdSetup, prepare, start, stop_process
+from gateway_ops.clamd import ClamdSetup, prepare, start, stop_process
 
 __all__ = ["ClamdInstance", "TEST_MAX_MESSAGE_SIZE", "clamd", "own_clamd", "free_port"]
 

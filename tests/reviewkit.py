@@ -11,7 +11,7 @@ import httpx
 
 import gateway.review.settings  # noqa: F401  (registers the [review] section before loading)
 from gateway.context import Envelope, MessageContext
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from gateway.review.auth import hash_password, write_password_hash
 from tests.junkkit import CLERK
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import authres
 import authres.dmarc
 
-from gateway.authcheck.dkimcheck import DkimResult, verify_dkim
+from gateway.authcheck.dkim import DkimResult, verify_dkim
 from gateway.authcheck.dmarc import DmarcResult, aligned, check_dmarc, org_domain
 from gateway.authcheck.resolver import DnsConfig, DnsTempError, Resolver, parse_dns, resolver_for
 from gateway.authcheck.spf import SpfResult, check_spf

@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from publicsuffixlist import PublicSuffixList
 
-from gateway.authcheck.dkimcheck import DkimResult
+from gateway.authcheck.dkim import DkimResult
 from gateway.authcheck.resolver import DnsTempError, Resolver
 from gateway.authcheck.spf import SpfResult
 

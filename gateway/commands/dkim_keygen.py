@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from gateway.adapters.dkim_signing import generate_key, txt_record, write_private_key, zone_line
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.dkim import generate_key, txt_record, write_private_key, zone_line
 
 __all__ = ["add_parser", "run"]
 

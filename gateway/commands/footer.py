@@ -7,9 +7,9 @@ import re
 import sys
 from pathlib import Path
 
+from gateway.adapters.dkim_signing import sign
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import section
-from gateway.dkim import sign
 from gateway.filters.dkim import parse_dkim, signing_keys
 from gateway.filters.footer import load_footer, parse_footer
 from gateway.mime.footer import apply_footer

@@ -1,8 +1,8 @@
 """``council-gateway quarantine``: the clerk's review of held mail from the command line.
 
-Every decision goes through :func:`gateway.quarantine.resolve`, the same function the web page
+Every decision goes through :func:`gateway.quarantine.store.resolve`, the same function the web page
 uses, so each is audited the same way. ``show`` never opens an attachment or runs anything from
-the message: see :mod:`gateway.heldview`.
+the message: see :mod:`gateway.quarantine.view`.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import sys
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config
-from gateway.heldview import clean_text, format_view, view
-from gateway.quarantine import HeldMessage, NotFound, QuarantineStore, resolve
+from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore, resolve
+from gateway.quarantine.view import clean_text, format_view, view
 
 __all__ = ["add_parser"]
 
@@ -174,7 +174,7 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from gateway.digest import build_digest, send_digest
+    from gateway.quarantine.digest import build_digest, send_digest
 
     config = _config(args)
     if config is None:

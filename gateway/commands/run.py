@@ -11,10 +11,10 @@ from typing import Any
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config, ConfigError, load_config
-from gateway.digest import quarantine_jobs
-from gateway.server import Gateway
+from gateway.quarantine.digest import quarantine_jobs
+from gateway.smtp.server import Gateway
 
-log = logging.getLogger("gateway.run")
+log = logging.getLogger(__name__)
 
 # Long-running jobs other modules start beside the listeners (quarantine purge, daily digest):
 # functions taking the live Gateway and running until cancelled.

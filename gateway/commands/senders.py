@@ -8,8 +8,7 @@ import sys
 
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config
-from gateway.heldview import clean_text
-from gateway.senders import (
+from gateway.people.senders import (
     Entry,
     add_entry,
     block_sender,
@@ -18,6 +17,7 @@ from gateway.senders import (
     remove_everywhere,
     senders_config,
 )
+from gateway.quarantine.view import clean_text
 
 __all__ = ["add_parser"]
 

@@ -8,7 +8,7 @@ import json
 import sys
 
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.users import UsersFile
+from gateway.people.users import UsersFile
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:

@@ -5,8 +5,8 @@ opened; the council must not distribute viruses; detected viruses are reported t
 and the Chairman) and Kirkham rules 2 and 14.
 
 What the scan finds is decided by :func:`decide`, a pure function over the scan reply; clamd
-itself is reached through :class:`gateway.clamd.ClamdClient`. The scanner failing is never a
-pass: by default the sender is told to try again later (451 4.7.1).
+itself is reached through :class:`gateway.adapters.clamd.ClamdClient`. The scanner failing is
+never a pass: by default the sender is told to try again later (451 4.7.1).
 """
 
 from __future__ import annotations
@@ -17,19 +17,26 @@ import math
 from dataclasses import dataclass
 from email.message import EmailMessage
 
-from gateway.attachment_rules import ascii_safe, display_name
-from gateway.clamd import ClamdAddress, ClamdClient, Outcome, ScanReply, parse_address
-from gateway.clamd_daemon import HEADER_ROOM, MIB
+from gateway.adapters.clamd import (
+    HEADER_ROOM,
+    MIB,
+    ClamdAddress,
+    ClamdClient,
+    Outcome,
+    ScanReply,
+    parse_address,
+)
 from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
+from gateway.delivery.notices import make_notice
 from gateway.filters import register
-from gateway.notices import make_notice
+from gateway.rules.attachments import ascii_safe, display_name
 from gateway.verdicts import Finding, Modify, Quarantine, Reject, TempFail, Verdict
 
 __all__ = ["ClamavConfig", "AntivirusFilter", "parse_clamav", "decide", "Decision",
            "alert_text", "locate_infected_part"]
 
-log = logging.getLogger("gateway.filters.antivirus")
+log = logging.getLogger(__name__)
 
 NAME = "antivirus"
 HEADER = "X-Virus-Scanned"

@@ -5,7 +5,7 @@ outside. Looks inside ZIP archives and forwarded messages.
 Policy: Stanion "Email" (attachments are opened only from trusted sources; "if in any doubt - do
 not open") and Kirkham rule 14. Mail sent by councillors is refused so the sender can fix it;
 mail from outside is held for the clerk (both configurable). The rules themselves are in
-:mod:`gateway.attachment_rules`.
+:mod:`gateway.rules.attachments`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.attachment_rules import (
+from gateway.config import Config, Section, register_section, section
+from gateway.context import MessageContext
+from gateway.filters import register
+from gateway.rules.attachments import (
     DEFAULT_BLOCKED,
     DEFAULT_MACRO,
     AttachmentRules,
@@ -21,9 +24,6 @@ from gateway.attachment_rules import (
     ascii_safe,
     inspect_message,
 )
-from gateway.config import Config, Section, register_section, section
-from gateway.context import MessageContext
-from gateway.filters import register
 from gateway.verdicts import Accept, Finding, Quarantine, Reject, Verdict
 
 __all__ = ["AttachmentsConfig", "AttachmentsFilter", "parse_attachments", "verdict_for"]

@@ -14,15 +14,21 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from gateway.adapters.dkim_signing import (
+    KeyError_,
+    SigningKey,
+    from_domains,
+    load_private_key,
+    sign,
+)
 from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
-from gateway.dkim import KeyError_, SigningKey, from_domains, load_private_key, sign
 from gateway.filters import register
 from gateway.verdicts import Accept, Finding, Modify, Verdict
 
 __all__ = ["DkimConfig", "DkimFilter", "parse_dkim", "signing_keys"]
 
-log = logging.getLogger("gateway.dkim")
+log = logging.getLogger(__name__)
 
 _DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$")
 _SELECTOR = re.compile(r"^[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_][A-Za-z0-9_-]{0,62})*$")

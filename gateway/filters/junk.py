@@ -10,7 +10,7 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
    any that claim to be ours but came from outside);
 2. holds mail from a blocked sender, whatever else is true;
 3. lets a known sender through when the mail is shown to be genuine;
-4. otherwise adds up the points of the junk signals (see :mod:`gateway.junk_signals`) and, at
+4. otherwise adds up the points of the junk signals (see :mod:`gateway.rules.junk`) and, at
    ``[junk] threshold`` or more, acts as ``[junk] action`` says.
 """
 
@@ -20,12 +20,14 @@ import logging
 import re
 from dataclasses import dataclass
 
+from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value, strip_own_results
 from gateway.authcheck.resolver import parse_dns
 from gateway.config import Config, Section, register_section, section
 from gateway.context import MessageContext
 from gateway.filters import register
-from gateway.junk_signals import (
+from gateway.people.senders import SendersConfig, load_book, parse_senders
+from gateway.rules.junk import (
     Signal,
     address_of,
     attachment_names,
@@ -41,13 +43,11 @@ from gateway.junk_signals import (
     phrase_signals,
     reply_to_signal,
 )
-from gateway.senders import SendersConfig, load_book, parse_senders
-from gateway.spamd import SpamdScore, spamd_check
 from gateway.verdicts import Finding, Modify, Quarantine, Reject, Verdict
 
 __all__ = ["JunkConfig", "JunkFilter", "parse_junk", "DEFAULT_FREE_MAIL"]
 
-log = logging.getLogger("gateway.junk")
+log = logging.getLogger(__name__)
 
 DEFAULT_FREE_MAIL = (
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com",

@@ -1,10 +1,11 @@
 """The Starlette application behind the clerk's page.
 
 Every page but the login page and the style sheet needs a logged-in session; every form carries
-the session's CSRF token and every POST checks it. Message content is hostile: it reaches the page
-only through Jinja2's autoescaping, after :func:`gateway.heldview.clean_text` has made control and
-bidi-override characters visible, and HTML bodies arrive already reduced to text by
-:func:`gateway.heldview.view`. Decisions go through :func:`gateway.quarantine.resolve`.
+the session's CSRF token and every POST checks it. Message content is hostile: it reaches the
+page only through Jinja2's autoescaping, after :func:`gateway.quarantine.view.clean_text` has
+made control and bidi-override characters visible, and HTML bodies arrive already reduced to text
+by :func:`gateway.quarantine.view.view`. Decisions go through
+:func:`gateway.quarantine.store.resolve`.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import Config
-from gateway.heldview import clean_text, view
-from gateway.quarantine import HeldMessage, NotFound, QuarantineStore, resolve
+from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore, resolve
+from gateway.quarantine.view import clean_text, view
 from gateway.review.auth import (
     LoginLimiter,
     Session,
@@ -45,7 +46,7 @@ from gateway.review.settings import ReviewConfig, review_config
 
 __all__ = ["create_app", "CSP", "ACTOR", "ACTIONS"]
 
-log = logging.getLogger("gateway.review")
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "

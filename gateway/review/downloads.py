@@ -11,8 +11,8 @@ import email.policy
 from email.message import Message
 from email.parser import BytesParser
 
-from gateway.heldview import clean_text, view
-from gateway.quarantine import HeldMessage
+from gateway.quarantine.store import HeldMessage
+from gateway.quarantine.view import clean_text, view
 from gateway.review.settings import ReviewConfig
 
 __all__ = ["attachment_bytes", "downloads_allowed", "UNSAFE_REASON_WORDS"]
@@ -30,7 +30,7 @@ def downloads_allowed(cfg: ReviewConfig, held: HeldMessage) -> bool:
 
 
 def _parts(msg: Message) -> list[Message]:
-    """The attachment parts, in the order :func:`gateway.heldview.view` lists them."""
+    """The attachment parts, in the order :func:`gateway.quarantine.view.view` lists them."""
     body = msg.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
     out = []
     for part in msg.walk():

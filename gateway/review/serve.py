@@ -17,11 +17,11 @@ from gateway.review.app import create_app
 from gateway.review.settings import review_config
 
 if TYPE_CHECKING:
-    from gateway.server import Gateway
+    from gateway.smtp.server import Gateway
 
 __all__ = ["review_job", "running_review", "uvicorn_config", "EmbeddedServer"]
 
-log = logging.getLogger("gateway.review")
+log = logging.getLogger(__name__)
 
 
 def uvicorn_config(app: Starlette, config: Config, host: str | None = None,

@@ -6,7 +6,7 @@ import textwrap
 
 from gateway.config import Config
 from gateway.context import MessageContext
-from gateway.notices import make_notice
+from gateway.delivery.notices import make_notice
 
 __all__ = ["OUTCOME", "notify_sender", "wrap"]
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from gateway.config import load_config
 from gateway.context import Envelope, MessageContext
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from tests.conftest import running_gateway, write_config
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail

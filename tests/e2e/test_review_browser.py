@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from gateway.review.serve import running_review
 from tests.conftest import build_config, running_gateway
 from tests.junkkit import CLERK, overrides, talk

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clamd_daemon import ping, stop
+from gateway_ops.clamd import ping, stop
 from tests.fixtures_clamd import free_port
 
 PROJECT = Path(__file__).resolve().parents[2]

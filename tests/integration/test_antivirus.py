@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clamd import ClamdClient, Outcome, parse_address
+from gateway.adapters.clamd import ClamdClient, Outcome, parse_address
 from gateway.context import Envelope, MessageContext
 from gateway.filters.antivirus import AntivirusFilter, build
 from gateway.verdicts import Modify, Quarantine, Reject, TempFail, Verdict

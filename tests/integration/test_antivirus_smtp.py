@@ -11,7 +11,7 @@ import smtplib
 from pathlib import Path
 from typing import Any
 
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from tests import samples
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.fixtures_clamd import ClamdInstance

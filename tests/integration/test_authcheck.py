@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from gateway.authcheck import AuthResults, authenticate, header_value, strip_own_results
-from gateway.authcheck.dkimcheck import verify_dkim
+from gateway.authcheck.dkim import verify_dkim
 from gateway.authcheck.resolver import DnsConfig, Resolver, _nameserver
 from gateway.authcheck.spf import check_spf
 from tests.mailmaker import dkim_sign, dkim_txt, make_mail

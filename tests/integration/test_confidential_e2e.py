@@ -11,7 +11,7 @@ from email.policy import default
 from pathlib import Path
 from typing import Any
 
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.documents import DOCX, as_bytes, make_docx, message_with
 from tests.helpers import in_thread, smtp_session

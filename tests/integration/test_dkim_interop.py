@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from gateway.authcheck.dkimcheck import verify_dkim
+from gateway.authcheck.dkim import verify_dkim
 from gateway.authcheck.resolver import DnsConfig, Resolver, _nameserver
 from tests.mailmaker import dkim_key, dkim_txt, make_mail
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.dkim import SigningKey, generate_key, sign, txt_record, zone_line
+from gateway.adapters.dkim_signing import SigningKey, generate_key, sign, txt_record, zone_line
 from gateway.mime.footer import apply_footer
 from tests.footer_support import FOOTERS
 from tests.unit.test_footer_corpus import CORPUS

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dkim
 
-from gateway.dkim import generate_key, txt_record, write_private_key, zone_line
+from gateway.adapters.dkim_signing import generate_key, txt_record, write_private_key, zone_line
 from gateway.mime.footer import Footer
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.footer_support import parse, text_of, to_bytes

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from tests.conftest import build_config, running_gateway
 from tests.helpers import in_thread, send
 from tests.junkkit import CLERK, overrides, publish_known_domain, talk

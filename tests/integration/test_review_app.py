@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from gateway.review.app import CSP
 from gateway.review.auth import verify_password
 from tests.conftest import build_config

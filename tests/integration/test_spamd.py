@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.quarantine import QuarantineStore
-from gateway.spamd import parse_spamd_reply, spamd_check
+from gateway.adapters.spamd import parse_spamd_reply, spamd_check
+from gateway.quarantine.store import QuarantineStore
 from tests.conftest import build_config, running_gateway
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.users import UsersFile
+from gateway.people.users import UsersFile
 from tests.conftest import build_config, running_gateway
 from tests.helpers import in_thread, make_message, smtp_session
 

@@ -11,7 +11,7 @@ import pytest
 
 from gateway.context import MessageContext
 from gateway.pipeline import Pipeline
-from gateway.quarantine import QuarantineStore
+from gateway.quarantine.store import QuarantineStore
 from gateway.verdicts import Accept, Modify, Quarantine, Reject, TempFail, Verdict
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import in_thread, make_message, send
@@ -153,7 +153,7 @@ async def test_maildir_write_failure_gives_451(tmp_path: Path) -> None:
 
 async def test_mail_held_for_a_virus_cannot_be_released(tmp_path: Path,
                                                         smtp_sink: SmtpSink) -> None:
-    from gateway.quarantine import resolve
+    from gateway.quarantine.store import resolve
 
     config = build_config(tmp_path, {"inbound": {"deliver_to": smtp_sink.url}})
     async with running_gateway(config) as gw:

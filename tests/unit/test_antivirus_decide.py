@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clamd import ClamdAddress, Outcome, ScanReply
+from gateway.adapters.clamd import ClamdAddress, Outcome, ScanReply
 from gateway.config import ConfigError
 from gateway.filters.antivirus import ClamavConfig, decide
 from gateway.verdicts import Modify, Quarantine, Reject, TempFail

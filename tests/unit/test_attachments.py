@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gateway.attachment_rules import (
+from gateway.context import Envelope, MessageContext, parse_message
+from gateway.filters.attachments import AttachmentsConfig, AttachmentsFilter, verdict_for
+from gateway.rules.attachments import (
     AttachmentRules,
     check_name,
     content_family,
@@ -17,8 +19,6 @@ from gateway.attachment_rules import (
     inspect_file,
     inspect_message,
 )
-from gateway.context import Envelope, MessageContext, parse_message
-from gateway.filters.attachments import AttachmentsConfig, AttachmentsFilter, verdict_for
 from gateway.verdicts import Accept, Quarantine, Reject
 from tests import samples
 

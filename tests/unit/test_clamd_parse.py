@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.clamd import (
+from gateway.adapters.clamd import (
     ClamdAddress,
     ClamdVersion,
     Outcome,
@@ -15,7 +15,7 @@ from gateway.clamd import (
     parse_scan_reply,
     parse_version,
 )
-from gateway.clamd_daemon import TEMPLATE, limits_for, render_conf
+from gateway_ops.clamd import TEMPLATE, limits_for, render_conf
 
 REPLIES = [
     (b"stream: OK\0", Outcome.CLEAN, ""),

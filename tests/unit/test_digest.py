@@ -8,8 +8,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from gateway.context import Envelope, MessageContext
-from gateway.digest import build_digest, next_run, purge_loop
-from gateway.quarantine import HeldMessage, QuarantineStore
+from gateway.quarantine.digest import build_digest, next_run, purge_loop
+from gateway.quarantine.store import HeldMessage, QuarantineStore
 from tests.conftest import build_config
 from tests.mailmaker import make_mail
 

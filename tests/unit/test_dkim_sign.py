@@ -10,8 +10,7 @@ from pathlib import Path
 import dkim
 import pytest
 
-from gateway.config import ConfigError, parse_config
-from gateway.dkim import (
+from gateway.adapters.dkim_signing import (
     KeyError_,
     SigningKey,
     generate_key,
@@ -21,6 +20,7 @@ from gateway.dkim import (
     txt_record,
     write_private_key,
 )
+from gateway.config import ConfigError, parse_config
 from gateway.filters import REGISTRY
 from gateway.filters.dkim import DkimFilter, build
 from gateway.verdicts import Accept, Modify
@@ -182,7 +182,7 @@ async def test_filter_signs_only_mail_from_council_domains(
 
 async def test_no_key_means_unsigned_and_one_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="gateway.dkim"):
+    with caplog.at_level(logging.INFO, logger="gateway.filters.dkim"):
         flt = build(parse_config(config_text(tmp_path)))
     assert [r.getMessage() for r in caplog.records if "not DKIM-signed" in r.getMessage()] \
         and len(caplog.records) == 1

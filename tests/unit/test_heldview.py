@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.heldview import clean_text, html_to_text, view
+from gateway.quarantine.view import clean_text, html_to_text, view
 from tests.mailmaker import make_mail
 
 

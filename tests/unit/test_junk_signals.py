@@ -7,7 +7,8 @@ import pytest
 from gateway.authcheck import AuthResults, DkimResult, DmarcResult, SpfResult
 from gateway.context import parse_message
 from gateway.filters.junk import DEFAULT_ADVERT, DEFAULT_CHAIN, DEFAULT_PROTECTED, tag_subject
-from gateway.junk_signals import (
+from gateway.people.senders import SenderBook
+from gateway.rules.junk import (
     attachment_names,
     attachments_signal,
     auth_signals,
@@ -22,7 +23,6 @@ from gateway.junk_signals import (
     reply_to_signal,
     skeleton,
 )
-from gateway.senders import SenderBook
 from tests.mailmaker import make_mail
 
 FREE = frozenset({"gmail.com", "hotmail.com", "outlook.com"})

@@ -105,7 +105,7 @@ def test_verdict_codes_are_checked(cls: type, args: tuple[object, ...]) -> None:
 
 
 def test_failed_logins_are_counted_per_address_and_forgotten() -> None:
-    from gateway.handler import FailureCounter
+    from gateway.smtp.handler import FailureCounter
 
     counter = FailureCounter(window=60)
     assert [counter.record("192.0.2.1") for _ in range(3)] == [1, 2, 3]

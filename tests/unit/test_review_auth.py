@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from gateway.config import ConfigError, parse_config
-from gateway.digest import build_digest
-from gateway.quarantine import HeldMessage
+from gateway.quarantine.digest import build_digest
+from gateway.quarantine.store import HeldMessage
 from gateway.review.auth import LoginLimiter, Sessions
 from gateway.review.downloads import downloads_allowed
 from gateway.review.settings import ReviewConfig, review_config

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from gateway.senders import (
+from gateway.people.senders import (
     Entry,
     block_sender,
     learn_recipients,

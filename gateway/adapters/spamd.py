@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 __all__ = ["SpamdScore", "parse_spamd_reply", "spamd_check"]
 
-log = logging.getLogger("gateway.spamd")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """The two SMTP listeners (inbound MX side, outbound submission side) in one process.
 
-The gateway is a before-queue proxy: see ``gateway.handler`` for what happens to a message and
-``gateway.protocol`` for the SMTP protocol details.
+The gateway is a before-queue proxy: see ``gateway.smtp.handler`` for what happens to a message and
+``gateway.smtp.protocol`` for the SMTP protocol details.
 """
 
 from __future__ import annotations
@@ -12,13 +12,18 @@ import ssl
 from typing import Any
 
 from gateway.config import Config
-from gateway.handler import FailureCounter, SideHandler, normalise_line_endings, received_header
 from gateway.pipeline import Pipeline
-from gateway.protocol import GatewaySMTP
+from gateway.smtp.handler import (
+    FailureCounter,
+    SideHandler,
+    normalise_line_endings,
+    received_header,
+)
+from gateway.smtp.protocol import GatewaySMTP
 
 __all__ = ["Gateway", "normalise_line_endings", "received_header"]
 
-log = logging.getLogger("gateway.server")
+log = logging.getLogger(__name__)
 
 
 def _server_tls_context(config: Config) -> ssl.SSLContext | None:

@@ -14,8 +14,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 from gateway.logctx import conn_id
 
 if TYPE_CHECKING:
-    from gateway.handler import SideHandler
-    from gateway.relay import Upstream
+    from gateway.delivery.nexthop import Upstream
+    from gateway.smtp.handler import SideHandler
 
 __all__ = ["GatewaySMTP", "GatewaySession", "is_loopback"]
 

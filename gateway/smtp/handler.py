@@ -22,21 +22,21 @@ from gateway.audit import AuditLog
 from gateway.config import Config, ListenerConfig
 from gateway.context import Envelope as MsgEnvelope
 from gateway.context import MessageContext
+from gateway.delivery.nexthop import DeliveryResult, Upstream, deliver_maildir
+from gateway.delivery.notices import send_notices
 from gateway.logctx import conn_id
-from gateway.notices import send_notices
+from gateway.people.senders import learn_recipients
+from gateway.people.users import UsersFile
 from gateway.pipeline import Pipeline, PipelineResult
-from gateway.quarantine import QuarantineStore
-from gateway.relay import DeliveryResult, Upstream, deliver_maildir
-from gateway.senders import learn_recipients
-from gateway.users import UsersFile
+from gateway.quarantine.store import QuarantineStore
 from gateway.verdicts import Quarantine, Reject, TempFail
 
 if TYPE_CHECKING:
-    from gateway.server import Gateway
+    from gateway.smtp.server import Gateway
 
 __all__ = ["FailureCounter", "SideHandler", "normalise_line_endings", "received_header"]
 
-log = logging.getLogger("gateway.server")
+log = logging.getLogger(__name__)
 
 MAX_RECIPIENTS = 100
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from gateway.config import Config
 from gateway.context import MessageContext
-from gateway.maildir import ensure_maildir, unique_name, write_message
+from gateway.delivery.maildir import ensure_maildir, unique_name, write_message
 
 __all__ = [
     "HeldMessage",
@@ -37,7 +37,7 @@ __all__ = [
     "register_action",
 ]
 
-log = logging.getLogger("gateway.quarantine")
+log = logging.getLogger(__name__)
 
 PREFIX = "X-Quarantine-"
 _ID_RE = re.compile(r"^[A-Za-z0-9._\\-]+$")
@@ -233,7 +233,7 @@ def register_action(name: str) -> Callable[[Action], Action]:
 @register_action("release")
 async def _release(config: Config, store: QuarantineStore, held: HeldMessage,
                    actor: str) -> ResolveResult:
-    from gateway.relay import deliver
+    from gateway.delivery.nexthop import deliver
 
     if any(r.lower().startswith("virus:") for r in held.reasons):
         # Stanion "Virus Protection": the council must not pass viruses on, not even to itself.
@@ -270,7 +270,7 @@ def _sender_of(held: HeldMessage) -> str:
 async def _release_and_trust(config: Config, store: QuarantineStore, held: HeldMessage,
                              actor: str) -> ResolveResult:
     """Release, then (only once delivered) add the sender to the known-senders file."""
-    from gateway.senders import trust_sender
+    from gateway.people.senders import trust_sender
 
     result = await _release(config, store, held, actor)
     sender = _sender_of(held)
@@ -292,7 +292,7 @@ async def _release_and_trust(config: Config, store: QuarantineStore, held: HeldM
 async def _block_sender(config: Config, store: QuarantineStore, held: HeldMessage,
                         actor: str) -> ResolveResult:
     """Block the sender (their mail is always held from now on) and delete this message."""
-    from gateway.senders import block_sender
+    from gateway.people.senders import block_sender
 
     sender = _sender_of(held)
     try:

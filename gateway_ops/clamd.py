@@ -1,7 +1,7 @@
 """Starting the project's own clamd: render ``config/clamd.conf``, pick a signature database,
 start Debian's clamd, wait until it answers PONG, stop it again.
 
-Used by ``scripts/start-clamd`` (``python -m gateway.clamd_daemon``), the test fixtures and the
+Used by ``scripts/start-clamd`` (``python -m gateway_ops.clamd``), the test fixtures and the
 benchmarks, so that all three run clamd the same way.
 
 When freshclam's database exists (``/var/lib/clamav/*.cvd`` or ``*.cld``) clamd uses it; otherwise
@@ -24,8 +24,11 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 from string import Template
+
+from gateway.adapters.clamd import HEADER_ROOM, MIB
 
 __all__ = [
     "ClamdSetup",
@@ -44,15 +47,12 @@ __all__ = [
     "wait_until_answering",
 ]
 
-log = logging.getLogger("gateway.clamd")
+log = logging.getLogger(__name__)
 
 PROJECT = Path(__file__).resolve().parents[1]
 TEMPLATE = PROJECT / "config" / "clamd.conf"
-TEST_SIGNATURES = Path(__file__).resolve().parent / "data" / "signatures"
+TEST_SIGNATURES = Path(str(files("gateway").joinpath("data/signatures")))
 SYSTEM_DATABASE_DIR = Path("/var/lib/clamav")
-MIB = 1024 * 1024
-# Room above max_message_size for the header lines the gateway adds before scanning.
-HEADER_ROOM = 1 * MIB
 
 TEST_ONLY_WARNING = (
     "ONLY TEST SIGNATURES ARE LOADED: clamd detects the EICAR test string and ClamAV's test "

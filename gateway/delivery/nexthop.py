@@ -18,11 +18,11 @@ from pathlib import Path
 import aiosmtplib
 
 from gateway.config import Config, ListenerConfig, NextHop
-from gateway.maildir import write_message
+from gateway.delivery.maildir import write_message
 
 __all__ = ["DeliveryResult", "Upstream", "deliver", "deliver_maildir", "reply_with_enhanced"]
 
-log = logging.getLogger("gateway.relay")
+log = logging.getLogger(__name__)
 
 UNREACHABLE = (451, "4.4.1", "The next mail server could not be reached; please try again later")
 

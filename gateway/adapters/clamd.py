@@ -23,6 +23,10 @@ from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
 
+MIB = 1024 * 1024
+# Room above max_message_size for the header lines the gateway adds before scanning.
+HEADER_ROOM = 1 * MIB
+
 __all__ = [
     "CHUNK_SIZE",
     "ClamdAddress",

@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup
 
 from gateway.authcheck import AuthResults, org_domain
 from gateway.authcheck.dmarc import public_suffix
-from gateway.senders import SenderBook
+from gateway.people.senders import SenderBook
 
 __all__ = [
     "Signal",

@@ -19,19 +19,19 @@ from email.message import EmailMessage
 from typing import TYPE_CHECKING
 
 from gateway.config import Config
-from gateway.heldview import clean_text
-from gateway.notices import make_notice
-from gateway.quarantine import HeldMessage, QuarantineStore
-from gateway.relay import DeliveryResult, deliver
+from gateway.delivery.nexthop import DeliveryResult, deliver
+from gateway.delivery.notices import make_notice
+from gateway.quarantine.store import HeldMessage, QuarantineStore
+from gateway.quarantine.view import clean_text
 from gateway.review.settings import review_config
 
 if TYPE_CHECKING:
-    from gateway.server import Gateway
+    from gateway.smtp.server import Gateway
 
 __all__ = ["build_digest", "digest_loop", "next_run", "purge_loop", "quarantine_jobs",
            "send_digest"]
 
-log = logging.getLogger("gateway.digest")
+log = logging.getLogger(__name__)
 
 ConfigSource = Config | Callable[[], Config]
 

@@ -21,7 +21,7 @@ __all__ = ["DkimResult", "verify_dkim", "signature_tags"]
 
 MAX_SIGNATURES = 5
 
-log = logging.getLogger("gateway.authcheck")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

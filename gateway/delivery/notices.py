@@ -12,7 +12,7 @@ from gateway.config import Config
 
 __all__ = ["make_notice", "send_notices"]
 
-log = logging.getLogger("gateway.notices")
+log = logging.getLogger(__name__)
 
 
 def make_notice(config: Config, to: str | Iterable[str], subject: str, body: str) -> EmailMessage:
@@ -31,7 +31,7 @@ def make_notice(config: Config, to: str | Iterable[str], subject: str, body: str
 
 async def send_notices(config: Config, msgs: Iterable[EmailMessage]) -> None:
     """Deliver each notice via the inbound next hop with the null sender; failures are logged."""
-    from gateway.relay import deliver
+    from gateway.delivery.nexthop import deliver
 
     for msg in msgs:
         rcpts = [a.strip() for a in str(msg["To"]).split(",") if a.strip()]
