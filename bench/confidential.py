@@ -23,9 +23,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gateway.config import Config, parse_config  # noqa: E402
+from gateway.assembly import (
+    BY_NAME,  # noqa: E402
+    parse_config,  # noqa: E402
+)
+from gateway.config import Config  # noqa: E402
 from gateway.context import Envelope, MessageContext  # noqa: E402
-from gateway.filters import REGISTRY  # noqa: E402
 from gateway.mime.text import extract_async  # noqa: E402
 from tests.documents import (  # noqa: E402
     DOCX,
@@ -118,9 +121,9 @@ max_message_size = "25MiB"
 
 
 async def one_run(cfg: Config, data: bytes) -> dict[str, float]:
-    filters = [REGISTRY[name].factory(cfg) for name in FILTERS]
+    filters = [BY_NAME[name].build(cfg) for name in FILTERS]
     ctx = MessageContext("bench", "outbound",
-                         Envelope("cllr@stanion-pc.gov.uk", ["clerk@stanion-pc.gov.uk"]), data)
+                         Envelope("cllr@stanion-pc.gov.uk", ("clerk@stanion-pc.gov.uk",)), data)
     times: dict[str, float] = {}
     started = time.perf_counter()
     await extract_async(data)

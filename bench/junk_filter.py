@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from gateway.assembly import BY_NAME  # noqa: E402
 from gateway.context import Envelope, MessageContext  # noqa: E402
-from gateway.filters import REGISTRY  # noqa: E402
 from tests.conftest import build_config  # noqa: E402
 from tests.fixtures_dns import DnsServer  # noqa: E402
 from tests.mailmaker import dkim_sign, dkim_txt, make_mail  # noqa: E402
@@ -32,7 +32,7 @@ async def main(n: int) -> None:
     config = build_config(tmp, {"dns": {"nameservers": [dns.address]},
                                 "senders": {"known": ["@nalc.example"],
                                             "file": str(tmp / "k.txt")}})
-    flt = REGISTRY["junk"].factory(config)
+    flt = BY_NAME["junk"].build(config)
     cases = {
         "resident, plain text": ("pat@resident.example", make_mail(from_="pat@resident.example")),
         "known sender, DKIM-signed 200 KiB attachment": (
@@ -49,8 +49,8 @@ async def main(n: int) -> None:
     for name, (mail_from, data) in cases.items():
         times = []
         for i in range(n):
-            ctx = MessageContext(id=str(i), direction="inbound",
-                                 envelope=Envelope(mail_from, ["clerk@stanion-pc.gov.uk"]),
+            ctx = MessageContext(id=str(i), side="inbound",
+                                 envelope=Envelope(mail_from, ("clerk@stanion-pc.gov.uk",)),
                                  data=data, client_address="127.0.0.1", client_helo="mx.example")
             t = time.perf_counter()
             await flt.check(ctx)

@@ -23,12 +23,12 @@ from pathlib import Path
 import tomli_w
 
 from bench._clamd import bench_clamd
-from gateway.config import load_config
+from gateway.assembly import BY_NAME, assemble, load_config
+from gateway.config import Config
 from gateway.context import Envelope, MessageContext
-from gateway.filters import REGISTRY
 from gateway.pipeline import Pipeline
 from gateway.smtp.server import Gateway
-from gateway.verdicts import Accept
+from gateway.verdicts import Action
 from tests import samples
 
 ROUNDS = 9
@@ -41,7 +41,7 @@ def message_of(total: int) -> bytes:
     return samples.message(("report.pdf", "application/pdf", attachment))
 
 
-def config_for(tmp: Path, clamd_address: str, chain: list[str]) -> object:
+def config_for(tmp: Path, clamd_address: str, chain: list[str]) -> Config:
     path = tmp / f"gateway-{len(chain)}.toml"
     path.write_text(tomli_w.dumps({
         "gateway": {"council_domains": ["stanion-pc.gov.uk"], "max_message_size": "25MiB",
@@ -56,18 +56,18 @@ def config_for(tmp: Path, clamd_address: str, chain: list[str]) -> object:
     return load_config(path)
 
 
-async def filters_alone(config: object, size: int) -> float:
-    flts = [REGISTRY[n].factory(config) for n in ("antivirus", "attachments")]  # type: ignore[arg-type]
-    pipeline = Pipeline(config, "inbound", filters=flts)  # type: ignore[arg-type]
+async def filters_alone(config: Config, size: int) -> float:
+    flts = [BY_NAME[n].build(config) for n in ("antivirus", "attachments")]
+    pipeline = Pipeline("inbound", flts, assemble(config).policy)
     times = []
     for i in range(ROUNDS):
         data = message_of(size)  # new content each time: clamd caches clean files' hashes
-        ctx = MessageContext(id=f"b{i}", direction="inbound", envelope=Envelope(SENDER, [RCPT]),
+        ctx = MessageContext(id=f"b{i}", side="inbound", envelope=Envelope(SENDER, (RCPT,)),
                              data=data)
         started = time.perf_counter()
         result = await pipeline.run(ctx)
         times.append(time.perf_counter() - started)
-        assert isinstance(result.verdict, Accept), result.verdict
+        assert result.decision.action is Action.DELIVER, result.decision
     return statistics.median(times)
 
 

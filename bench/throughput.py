@@ -32,7 +32,8 @@ from typing import Any
 import aiosmtplib
 from aiosmtpd.smtp import SMTP as AioSMTP
 
-from gateway.config import Config, parse_config
+from gateway.assembly import parse_config
+from gateway.config import Config
 from gateway.smtp.server import Gateway
 
 SENDER = "resident@example.org"

@@ -1,22 +1,35 @@
 """The ``council-gateway`` console script.
 
 Each sub-command lives in its own module under ``gateway.commands`` and exposes
-``add_parser(subparsers)``, which registers the command and sets ``func(args) -> int``.
+``add_parser(subparsers)``, which adds the command and sets ``func(args) -> int``; they are
+listed in :data:`COMMANDS`.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
-import pkgutil
 import sys
 
-import gateway.commands
 from gateway import __version__
+from gateway.commands import (
+    check_config,
+    dkim_keygen,
+    footer,
+    pipeline,
+    quarantine,
+    review,
+    run,
+    scan,
+    senders,
+    user,
+)
 from gateway.logctx import ConnIdFilter
 
-__all__ = ["main", "build_parser", "setup_logging"]
+__all__ = ["COMMANDS", "build_parser", "main", "setup_logging"]
+
+COMMANDS = (check_config, dkim_keygen, footer, pipeline, quarantine, review, run, scan, senders,
+            user)
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -43,9 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for mod in sorted(pkgutil.iter_modules(gateway.commands.__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"gateway.commands.{mod.name}")
-        module.add_parser(sub)
+    for command in COMMANDS:
+        command.add_parser(sub)
     return parser
 
 

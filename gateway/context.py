@@ -1,19 +1,24 @@
-"""Per-message state passed along the pipeline: one instance per SMTP transaction."""
+"""Per-message state passed along the pipeline: one instance per SMTP transaction or release."""
 
 from __future__ import annotations
 
 import email.policy
+import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.parser import BytesParser
-from typing import Literal
 
+from gateway.policy import Side
 from gateway.verdicts import Finding
 
-__all__ = ["Direction", "Envelope", "MessageContext", "parse_message"]
+__all__ = ["Envelope", "MessageContext", "new_id", "parse_message"]
 
-Direction = Literal["inbound", "outbound"]
+
+def new_id() -> str:
+    """The one id of a message: in the log, the audit line, the trace header, the quarantine
+    file name, the digest and the clerk's page."""
+    return secrets.token_hex(6)
 
 
 def parse_message(data: bytes) -> EmailMessage:
@@ -23,10 +28,10 @@ def parse_message(data: bytes) -> EmailMessage:
     return msg
 
 
-@dataclass
+@dataclass(frozen=True)
 class Envelope:
     mail_from: str  # "" for the null sender <>
-    rcpt_tos: list[str]
+    rcpt_tos: tuple[str, ...]
     smtputf8: bool = False
 
 
@@ -34,12 +39,13 @@ class Envelope:
 class MessageContext:
     """Everything a filter may look at for one message.
 
-    ``data`` is the message as it stands now (CRLF line endings); ``message`` is ``data`` parsed.
-    Filters do not change either: they return a verdict and the pipeline applies it.
+    ``data`` is the message as it stands now (CRLF line endings), ``message`` is ``data`` parsed
+    (once per version of ``data``). Filters do not change either: they return a report and the
+    pipeline applies its change. ``findings`` holds what earlier steps found.
     """
 
     id: str
-    direction: Direction
+    side: Side
     envelope: Envelope
     data: bytes
     client_address: str = ""
@@ -47,12 +53,11 @@ class MessageContext:
     auth_user: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     findings: list[Finding] = field(default_factory=list)
-    # Short mails for council addresses (virus alerts, notices to a councillor) that the gateway
-    # sends through the inbound next hop once the message itself has been dealt with.
-    notices: list[EmailMessage] = field(default_factory=list)
-    # Filter names to skip, e.g. a released message bypasses the junk filter.
-    skip_filters: frozenset[str] = frozenset()
     _message: EmailMessage | None = field(default=None, repr=False)
+
+    @property
+    def direction(self) -> Side:
+        return self.side
 
     @property
     def message(self) -> EmailMessage:
@@ -61,8 +66,9 @@ class MessageContext:
         return self._message
 
     def replace_data(self, data: bytes) -> None:
-        self.data = data
-        self._message = None
+        if data is not self.data:
+            self.data = data
+            self._message = None
 
     @property
     def size(self) -> int:

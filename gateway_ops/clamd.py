@@ -194,7 +194,7 @@ def ping(address: tuple[str, int] | str, timeout: float = 1.0) -> bool:
         return False
 
 
-def wait_until_answering(port: int, deadline: float, proc: subprocess.Popen | None = None,
+def wait_until_answering(port: int, deadline: float, proc: subprocess.Popen[bytes] | None = None,
                          log_file: Path | None = None) -> None:
     """Poll PING until PONG or ``deadline`` (time.monotonic()); fail early if clamd exits."""
     while time.monotonic() < deadline:
@@ -210,7 +210,7 @@ def wait_until_answering(port: int, deadline: float, proc: subprocess.Popen | No
 
 
 def start(setup: ClamdSetup, *, foreground: bool = False, wait: float = 120.0,
-          stderr: int | None = None) -> subprocess.Popen:
+          stderr: int | None = None) -> subprocess.Popen[bytes]:
     """Start clamd with ``setup``; return once it answers PONG.
 
     In the foreground the returned process *is* clamd (the tests hold it to kill it); otherwise
@@ -244,7 +244,7 @@ def start(setup: ClamdSetup, *, foreground: bool = False, wait: float = 120.0,
     return proc
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     if proc.poll() is None:
         proc.terminate()
         try:
@@ -289,7 +289,8 @@ def _default_user() -> str | None:
 
 
 def _max_message_size(config_path: str | None) -> int:
-    from gateway.config import ConfigError, load_config
+    from gateway.assembly import load_config
+    from gateway.config import ConfigError
 
     try:
         return load_config(config_path).gateway.max_message_size

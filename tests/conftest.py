@@ -18,7 +18,8 @@ import pytest
 import tomli_w
 from aiosmtpd.smtp import SMTP as AioSMTP
 
-from gateway.config import Config, load_config
+from gateway.assembly import load_config
+from gateway.config import Config
 from gateway.smtp.server import Gateway
 
 pytest_plugins: list[str] = ["tests.fixtures_clamd", "tests.fixtures_dns"]

@@ -181,10 +181,3 @@ path = "{tmp}/quarantine"
 
 def config_text(tmp: object, extra: str = "") -> str:
     return BASE_TOML.format(tmp=tmp) + extra
-
-
-def outbound_context(data: bytes, mail_from: str = "clerk@stanion-pc.gov.uk"):  # noqa: ANN201
-    from gateway.context import Envelope, MessageContext
-
-    return MessageContext(id="test-1", direction="outbound",
-                          envelope=Envelope(mail_from, ["resident@example.org"]), data=data)

@@ -9,10 +9,9 @@ from typing import Any
 
 import httpx
 
-import gateway.review.settings  # noqa: F401  (registers the [review] section before loading)
-from gateway.context import Envelope, MessageContext
-from gateway.quarantine.store import QuarantineStore
+from gateway.quarantine.store import HeldMessage, QuarantineStore
 from gateway.review.auth import hash_password, write_password_hash
+from gateway.verdicts import Finding, Severity
 from tests.junkkit import CLERK
 
 PASSWORD = "parish pump 1894"
@@ -29,15 +28,27 @@ def set_password(tmp_path: Path, password: str = PASSWORD) -> None:
     write_password_hash(tmp_path / "review-password", _hash_cache[password])
 
 
+_counter = iter(range(10**9))
+
+
+def junk_finding(text: str = "Held for a test") -> Finding:
+    return Finding("junk", "junk", Severity.MEDIUM, text)
+
+
 def hold(store_path: Path, data: bytes, *, mail_from: str = "pat@resident.example",
          rcpts: tuple[str, ...] = (CLERK,), reasons: tuple[str, ...] = ("Held for a test",),
-         minutes_ago: float = 0) -> str:
-    """Put one message in the quarantine as the gateway would; returns its id."""
-    ctx = MessageContext(
-        id="test", direction="inbound", envelope=Envelope(mail_from, list(rcpts)), data=data,
-        client_address="127.0.0.1", client_helo="mx.sender.example",
-        received_at=datetime.now(timezone.utc) - timedelta(minutes=minutes_ago))
-    return QuarantineStore(store_path).hold(ctx, reasons)
+         findings: tuple[Finding, ...] | None = None, held_by: str = "junk",
+         direction: str = "inbound", minutes_ago: float = 0) -> str:
+    """Put one message in the quarantine as the gateway would; returns its id. By default it
+    was held by the junk check, with one ``junk`` finding per reason."""
+    if findings is None:
+        findings = tuple(junk_finding(r) for r in reasons)
+    held = HeldMessage(
+        id=f"t{next(_counter):011d}", received_at=datetime.now(timezone.utc)
+        - timedelta(minutes=minutes_ago), direction=direction, mail_from=mail_from,
+        rcpt_tos=rcpts, reasons=reasons, client_address="127.0.0.1", auth_user="",
+        client_helo="mx.sender.example", held_by=held_by, findings=findings)
+    return QuarantineStore(store_path).hold(held, data)
 
 
 def csrf_of(html: str) -> str:

@@ -9,9 +9,7 @@ a second From, To or Subject later without breaking the signature.
 from __future__ import annotations
 
 import base64
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import getaddresses
@@ -21,6 +19,8 @@ import dkim
 import dkim.crypto
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from gateway.files import replace_file
 
 __all__ = [
     "SIGNED_HEADERS",
@@ -163,24 +163,7 @@ def zone_line(selector: str, domain: str, txt: str) -> str:
 def write_private_key(path: Path, data: bytes, *, replace: bool = False) -> None:
     """Write a private key readable by its owner only (0600); refuses to overwrite unless
     ``replace``, in which case the new file takes the old one's place atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if not replace:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        return
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".dkim-key-")  # mkstemp makes it 0600
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, data, exclusive=not replace)
 
 
 def from_domains(from_values: Iterable[str]) -> list[str]:

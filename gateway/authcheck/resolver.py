@@ -16,7 +16,7 @@ import dns.name
 import dns.nameserver
 import dns.resolver
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Config, Section
 
 __all__ = ["DnsConfig", "DnsTempError", "Resolver", "parse_dns", "resolver_for"]
 
@@ -59,9 +59,6 @@ def parse_dns(s: Section) -> DnsConfig:
     )
     s.finish()
     return cfg
-
-
-register_section("dns")(parse_dns)
 
 
 class DnsTempError(Exception):
@@ -120,4 +117,4 @@ class Resolver:
 
 
 def resolver_for(config: Config) -> Resolver:
-    return Resolver(parse_dns(section(config, "dns")))
+    return Resolver(config.section(DnsConfig))

@@ -5,13 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from gateway.config import DEFAULT_CONFIG_PATH, Config, ConfigError, load_config
+from gateway.assembly import load_config
+from gateway.config import DEFAULT_CONFIG_PATH, Config, ConfigError
 
-__all__ = ["add_config_option", "load_or_report", "add_parser"]
-
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    """This module is not a command."""
+__all__ = ["add_config_option", "load_or_report", "report_problems"]
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:

@@ -13,7 +13,7 @@ from gateway.commands.common import add_config_option, load_or_report
 __all__ = ["add_parser", "run"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "dkim-keygen",
         help="make a DKIM signing key and print the DNS TXT record to publish",

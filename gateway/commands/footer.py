@@ -9,9 +9,8 @@ from pathlib import Path
 
 from gateway.adapters.dkim_signing import sign
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.config import section
-from gateway.filters.dkim import parse_dkim, signing_keys
-from gateway.filters.footer import load_footer, parse_footer
+from gateway.filters.dkim import DkimConfig, signing_keys
+from gateway.filters.footer import FooterConfig, load_footer
 from gateway.mime.footer import apply_footer
 
 __all__ = ["add_parser", "run"]
@@ -29,7 +28,7 @@ _SAY = {
 }
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "footer",
         help="show a message as it would leave, with the privacy-notice footer",
@@ -56,14 +55,14 @@ def run(args: argparse.Namespace) -> int:
         print(f"footer: cannot read {args.file}: {e.strerror}", file=sys.stderr)
         return 1
     data = re.sub(rb"\r?\n", b"\r\n", raw)  # as the SMTP listener hands it on
-    cfg = parse_footer(section(config, "footer"))
+    cfg = config.section(FooterConfig)
     result = apply_footer(data, load_footer(cfg), cfg.signed)
     print(f"footer: {_SAY[result.outcome]}", file=sys.stderr)
     if result.outcome == "signed-rejected":
         return 1
     out = result.data if result.data is not None else data
     if args.dkim:
-        _, keys = signing_keys(config, parse_dkim(section(config, "dkim")))
+        _, keys = signing_keys(config.section(DkimConfig), config.gateway.council_domains)
         if keys:
             out = sign(out, keys) + out
             print("footer: DKIM signature added", file=sys.stderr)

@@ -1,18 +1,21 @@
-"""``council-gateway pipeline``: prints each side's filters in the order they run."""
+"""``council-gateway pipeline``: each side's filters in the order they run, and the policy:
+every kind of finding with what the gateway does about it on each side."""
 
 from __future__ import annotations
 
 import argparse
 import json
 
+from gateway.assembly import BY_NAME, KINDS, chain_names
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.filters import REGISTRY
-from gateway.pipeline import chain_names
+from gateway.policy import Policy, PolicyConfig
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("pipeline", help="show the filters each side runs, in order",
-                              description="Show the filters each side runs, in order.")
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "pipeline", help="show the filters each side runs, in order, and the policy",
+        description="Show the filters each side runs, in order, then every kind of finding "
+                    "with the action the policy takes on each side ([policy] in the config).")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_config_option(p)
     p.set_defaults(func=run)
@@ -23,12 +26,19 @@ def run(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     chains = {side: chain_names(config, side) for side in ("inbound", "outbound")}
+    policy = Policy(KINDS, config.section(PolicyConfig))
+    table = {k.code: {"inbound": policy.action_for(k.code, "inbound").value,
+                      "outbound": policy.action_for(k.code, "outbound").value,
+                      "release": k.release.value, "summary": k.summary} for k in KINDS}
     if args.json:
-        print(json.dumps(chains))
+        print(json.dumps({**chains, "policy": table}))
         return 0
     for side, names in chains.items():
-        listener = config.inbound if side == "inbound" else config.outbound
+        listener = config.listener(side)
         print(f"{side} ({listener.listen[0]}:{listener.listen[1]} -> {listener.deliver_to}):")
         for i, name in enumerate(names, 1):
-            print(f"  {i}. {name:14} {REGISTRY[name].summary}")
+            print(f"  {i}. {name:14} {BY_NAME[name].summary}")
+    print("policy (finding: inbound / outbound):")
+    for code, row in table.items():
+        print(f"  {code:28} {row['inbound']:8} / {row['outbound']:8}  {row['summary']}")
     return 0

@@ -1,8 +1,9 @@
 """``council-gateway quarantine``: the clerk's review of held mail from the command line.
 
-Every decision goes through :func:`gateway.quarantine.store.resolve`, the same function the web page
-uses, so each is audited the same way. ``show`` never opens an attachment or runs anything from
-the message: see :mod:`gateway.quarantine.view`.
+Every decision goes through :func:`gateway.quarantine.resolve.resolve`, the same function the web
+page uses, so each is audited the same way; releasing runs the rest of the pipeline (footer, DKIM
+signature ...). ``show`` never opens an attachment or runs anything from the message: see
+:mod:`gateway.quarantine.view`. Held mail is worded by :func:`gateway.quarantine.explain.explain`.
 """
 
 from __future__ import annotations
@@ -12,16 +13,23 @@ import asyncio
 import getpass
 import json
 import sys
+from datetime import datetime, timezone
 
+from gateway.assembly import KINDS, assemble
 from gateway.commands.common import add_config_option, load_or_report
 from gateway.config import Config
-from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore, resolve
-from gateway.quarantine.view import clean_text, format_view, view
+from gateway.policy import Policy, PolicyConfig
+from gateway.quarantine.digest import build_digest, send_digest, week_in_numbers
+from gateway.quarantine.explain import explain
+from gateway.quarantine.resolve import resolve
+from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore
+from gateway.quarantine.view import format_view, view
+from gateway.rules.wording import one_line, show_hidden
 
 __all__ = ["add_parser"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "quarantine",
         help="review held mail: list, show, release, delete, block a sender",
@@ -44,11 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     ap.add_argument("--json", action="store_true", help="print JSON for programs")
     action("show", "show one held message as plain text (headers, text, attachment list); "
                    "nothing in it is opened", cmd_show)
-    ap = action("release", "deliver a held message to its recipients (it is not filtered for "
-                           "junk again); it leaves the quarantine only once delivered",
-                cmd_release)
+    ap = action("release", "pass a held message on: the checks after the one that held it run, "
+                           "then the footer and signature, then delivery; it leaves the "
+                           "quarantine only once delivered", cmd_release)
     ap.add_argument("--trust-sender", action="store_true",
                     help="also add the sender to the known senders, so their mail is not held")
+    ap.add_argument("--force", action="store_true",
+                    help="release mail held for a dangerous attachment (for the IT volunteer; "
+                         "recorded in the audit log). A virus is never released.")
     action("block-sender", "always hold mail from this message's sender, and delete this "
                            "message", cmd_block)
     action("delete", "delete a held message", cmd_delete)
@@ -72,11 +83,16 @@ def _config(args: argparse.Namespace) -> Config | None:
     return load_or_report(args)
 
 
+def _policy(config: Config) -> Policy:
+    return Policy(KINDS, config.section(PolicyConfig))
+
+
 def _line(text: str) -> str:
-    return " ".join(clean_text(text).split())
+    return one_line(text, 10_000)
 
 
-def _as_dict(h: HeldMessage) -> dict[str, object]:
+def _as_dict(policy: Policy, h: HeldMessage) -> dict[str, object]:
+    why = explain(policy, h)
     return {
         "id": h.id,
         "received_at": h.received_at.isoformat(),
@@ -88,6 +104,13 @@ def _as_dict(h: HeldMessage) -> dict[str, object]:
         "reasons": list(h.reasons),
         "client_address": h.client_address,
         "size": h.size,
+        "severity": why.severity.word,
+        "label": why.label,
+        "advice": why.advice,
+        "release": why.release.value,
+        "held_by": h.held_by,
+        "findings": [{"filter": f.filter, "code": f.code, "severity": f.severity.word,
+                      "text": f.text} for f in h.findings],
     }
 
 
@@ -96,8 +119,9 @@ def cmd_list(args: argparse.Namespace) -> int:
     if config is None:
         return 2
     held = QuarantineStore(config.quarantine.path).list()
+    policy = _policy(config)
     if args.json:
-        json.dump([_as_dict(h) for h in held], sys.stdout, indent=2, ensure_ascii=False)
+        json.dump([_as_dict(policy, h) for h in held], sys.stdout, indent=2, ensure_ascii=False)
         print()
         return 0
     if not held:
@@ -105,12 +129,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(held)} message{'s' if len(held) != 1 else ''} held:\n")
     for h in held:
-        print(f"ID       {h.id}")
+        why = explain(policy, h)
+        print(f"ID       {h.id}   [{why.label.upper()}]")
         print(f"Held     {h.received_at.astimezone().strftime('%Y-%m-%d %H:%M')} ({h.direction})")
         print(f"From     {_line(h.from_header) or '(none)'}  [envelope: <{_line(h.mail_from)}>]")
         print(f"To       {_line(', '.join(h.rcpt_tos))}")
         print(f"Subject  {_line(h.subject) or '(none)'}")
-        print("Why      " + ("\n         ".join(_line(r) for r in h.reasons) or "(not recorded)"))
+        print("Why      " + "\n         ".join(why.reasons))
+        print(f"To do    {why.why_not or why.advice}")
         print()
     return 0
 
@@ -120,7 +146,7 @@ def _load(config: Config, qid: str) -> tuple[HeldMessage, bytes] | None:
     try:
         return store.get(qid), store.read(qid)
     except NotFound:
-        print(f"No held message with id {clean_text(qid)}.", file=sys.stderr)
+        print(f"No held message with id {show_hidden(qid)}.", file=sys.stderr)
         return None
 
 
@@ -132,9 +158,13 @@ def cmd_show(args: argparse.Namespace) -> int:
     if found is None:
         return 1
     h, data = found
+    why = explain(_policy(config), h)
     meta = [("Held-Id", h.id), ("Held-At", h.received_at.isoformat()),
-            ("Envelope-From", f"<{h.mail_from}>"), ("Envelope-To", ", ".join(h.rcpt_tos))]
-    meta += [("Held-Because", r) for r in h.reasons]
+            ("Envelope-From", f"<{h.mail_from}>"), ("Envelope-To", ", ".join(h.rcpt_tos)),
+            ("Looks", why.label)]
+    meta += [("Held-Because", r) for r in why.reasons]
+    meta += [("Also-Noticed", r) for r in why.noticed]
+    meta += [("What-To-Do", why.why_not or why.advice)]
     sys.stdout.write(format_view(view(data), meta))
     return 0
 
@@ -143,8 +173,10 @@ def _resolve(args: argparse.Namespace, action: str) -> int:
     config = _config(args)
     if config is None:
         return 2
-    result = asyncio.run(resolve(config, args.id, action, _actor()))
-    print(clean_text(result.message), file=sys.stdout if result.ok else sys.stderr)
+    force = bool(getattr(args, "force", False))
+    actor = _actor() + (" (forced)" if force else "")
+    result = asyncio.run(resolve(assemble(config), args.id, action, actor, force=force))
+    print(show_hidden(result.message), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -174,8 +206,6 @@ def cmd_purge(args: argparse.Namespace) -> int:
 
 
 def cmd_digest(args: argparse.Namespace) -> int:
-    from gateway.quarantine.digest import build_digest, send_digest
-
     config = _config(args)
     if config is None:
         return 2
@@ -185,7 +215,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         if args.send:
             return 1
     if args.send:
-        result = asyncio.run(send_digest(config))
+        result = asyncio.run(send_digest(config, _policy(config)))
         if result is None:
             print("Nothing is held; no digest sent.")
             return 0
@@ -195,7 +225,10 @@ def cmd_digest(args: argparse.Namespace) -> int:
         print(f"Digest sent to {', '.join(config.quarantine.digest_to)}.")
         return 0
     held = QuarantineStore(config.quarantine.path).list()
-    msg = build_digest(config, held) if config.quarantine.digest_to else None
+    now = datetime.now(timezone.utc)
+    week = week_in_numbers(config.gateway.audit_log, now)
+    msg = build_digest(config, _policy(config), held, week, now) \
+        if config.quarantine.digest_to else None
     if msg is None:
         print("Nothing is held." if not held else f"{len(held)} message(s) held.")
         return 0

@@ -8,16 +8,16 @@ import getpass
 import signal
 import sys
 
+from gateway.assembly import assemble
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.commands.run import BACKGROUND_JOBS
 from gateway.config import Config
 from gateway.review.auth import MIN_PASSWORD_LENGTH, hash_password, write_password_hash
-from gateway.review.settings import review_config
+from gateway.review.settings import ReviewConfig
 
 __all__ = ["add_parser"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "review",
         help="serve the clerk's web page for held mail, or set its password",
@@ -44,7 +44,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 2
-    cfg = review_config(config)
+    cfg = config.section(ReviewConfig)
     if not cfg.password_file.exists():
         print(f"Note: no password is set yet; run 'council-gateway review set-password' "
               f"(it is kept in {cfg.password_file}).", file=sys.stderr)
@@ -55,7 +55,7 @@ async def _serve(config: Config) -> int:
     from gateway.review.app import create_app
     from gateway.review.serve import EmbeddedServer, uvicorn_config
 
-    server = EmbeddedServer(uvicorn_config(create_app(config), config))
+    server = EmbeddedServer(uvicorn_config(create_app(assemble(config)), config))
 
     def stop() -> None:
         server.should_exit = True
@@ -74,7 +74,7 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 2
-    cfg = review_config(config)
+    cfg = config.section(ReviewConfig)
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")
     else:
@@ -95,12 +95,3 @@ def cmd_set_password(args: argparse.Namespace) -> int:
     print(f"Password set (its hash is in {cfg.password_file}). Anyone already logged in stays "
           "logged in until they log out or the page is left unused.")
     return 0
-
-
-async def _review_job(gateway: object) -> None:
-    from gateway.review.serve import review_job
-
-    await review_job(gateway)  # type: ignore[arg-type]
-
-
-BACKGROUND_JOBS.append(_review_job)

@@ -6,22 +6,16 @@ import argparse
 import asyncio
 import logging
 import signal
-from collections.abc import Callable, Coroutine
-from typing import Any
 
+from gateway.assembly import JOBS, load_config
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.config import Config, ConfigError, load_config
-from gateway.quarantine.digest import quarantine_jobs
+from gateway.config import Config, ConfigError
 from gateway.smtp.server import Gateway
 
 log = logging.getLogger(__name__)
 
-# Long-running jobs other modules start beside the listeners (quarantine purge, daily digest):
-# functions taking the live Gateway and running until cancelled.
-BACKGROUND_JOBS: list[Callable[[Gateway], Coroutine[Any, Any, None]]] = [quarantine_jobs]
 
-
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "run",
         help="run the gateway (both listeners)",
@@ -36,6 +30,8 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return 2
+    for note in config.notes:
+        log.warning("old spelling in the config (still read): %s", note)
     return asyncio.run(serve(config, args.config))
 
 
@@ -62,7 +58,7 @@ async def serve(config: Config, path: str | None) -> int:
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, stop.set)
     loop.add_signal_handler(signal.SIGHUP, reload)
-    jobs = [asyncio.create_task(job(gateway)) for job in BACKGROUND_JOBS]
+    jobs = [asyncio.create_task(job(gateway), name=name) for name, job in JOBS]
     log.info("gateway ready (config %s)", config.source)
     await stop.wait()
     log.info("stopping: no new connections; finishing messages in flight")

@@ -12,12 +12,12 @@ import sys
 from email.utils import getaddresses, parseaddr
 from typing import Any
 
+from gateway.assembly import BY_NAME, Assembly, assemble
 from gateway.commands.common import add_config_option, load_or_report
-from gateway.config import Config
 from gateway.context import Envelope, MessageContext
-from gateway.filters import REGISTRY
 from gateway.pipeline import Pipeline
-from gateway.verdicts import Accept, Modify, Quarantine, Reject, TempFail, Verdict
+from gateway.smtp.replies import refusal
+from gateway.verdicts import Action, Decision
 
 __all__ = ["add_parser", "run", "scan_bytes"]
 
@@ -25,7 +25,7 @@ FILTERS = ("antivirus", "attachments")
 EXIT_CLEAN, EXIT_FOUND, EXIT_CONFIG, EXIT_UNAVAILABLE = 0, 1, 2, 3
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "scan",
         help="check saved messages for viruses and dangerous attachments",
@@ -43,14 +43,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _describe(verdict: Verdict) -> tuple[str, str]:
-    """(word, reply line) as the gateway would answer the sending server."""
-    if isinstance(verdict, Reject | TempFail):
-        word = "reject" if isinstance(verdict, Reject) else "tempfail"
-        return word, f"{verdict.code} {verdict.enhanced} {verdict.text}"
-    if isinstance(verdict, Quarantine):
-        return "quarantine", "250 2.0.0 held for the clerk: " + "; ".join(verdict.reasons)
-    return "accept", "250 2.0.0 accepted"
+def _describe(decision: Decision) -> str:
+    """The reply line the gateway would give the sending server."""
+    if decision.action in (Action.REFUSE, Action.TEMPFAIL):
+        return refusal(decision)
+    if decision.action is Action.HOLD:
+        return "250 2.0.0 held for the clerk: " + "; ".join(decision.reasons)
+    return "250 2.0.0 accepted"
 
 
 def _envelope(data: bytes) -> Envelope:
@@ -60,33 +59,38 @@ def _envelope(data: bytes) -> Envelope:
         fields.setdefault(m.group(1).lower(), []).append(m.group(2))
     sender = parseaddr(" ".join(fields.get("from", [])))[1]
     rcpts = [a for _, a in getaddresses(fields.get("to", []) + fields.get("cc", [])) if a]
-    return Envelope(sender, rcpts)
+    return Envelope(sender, tuple(rcpts))
 
 
-async def scan_bytes(config: Config, data: bytes, direction: str, name: str = "message"
+async def scan_bytes(assembly: Assembly, data: bytes, side: str, name: str = "message"
                      ) -> dict[str, Any]:
-    """Run each check on one message, each under the same deadline rules as in the gateway."""
+    """Run each check on its own over one message, each under the same deadline rules and the
+    same policy as in the gateway."""
     data = re.sub(rb"\r?\n", b"\r\n", data)
+    config, policy = assembly.config, assembly.policy
     result: dict[str, Any] = {"file": name, "filters": []}
-    final: Verdict = Accept()
+    strongest = Decision(Action.DELIVER)
     for filter_name in FILTERS:
-        ctx = MessageContext(id=f"scan-{filter_name}", direction=direction,  # type: ignore[arg-type]
+        ctx = MessageContext(id=f"scan-{filter_name}", side=side,  # type: ignore[arg-type]
                              envelope=_envelope(data), data=data)
-        flt = REGISTRY[filter_name].factory(config)
-        outcome = await Pipeline(config, direction, filters=[flt]).run(ctx)
-        verdict = outcome.verdict
-        word, _ = _describe(verdict)
+        pipeline = Pipeline(side,  # type: ignore[arg-type]
+                            [BY_NAME[filter_name].build(config)], policy,
+                            config.gateway.filter_timeout)
+        outcome = await pipeline.run(ctx)
+        decision = outcome.decision
         entry: dict[str, Any] = {
-            "name": filter_name, "verdict": word,
-            "findings": [f.text for f in ctx.findings],
+            "name": filter_name, "verdict": decision.action.value,
+            "findings": [f.text for f in outcome.findings],
+            "codes": [f.code for f in outcome.findings],
         }
         if ctx.data != data and ctx.data.endswith(data):  # the headers the check added
             added = ctx.data[:len(ctx.data) - len(data)].decode("utf-8", "replace")
             entry["headers"] = [h for h in added.split("\r\n") if h]
         result["filters"].append(entry)
-        if isinstance(final, Accept) and not isinstance(verdict, Accept | Modify):
-            final = verdict
-    result["verdict"], result["reply"] = _describe(final)
+        if decision.action.strength > strongest.action.strength:
+            strongest = decision
+    result["verdict"] = strongest.action.value
+    result["reply"] = _describe(strongest)
     return result
 
 
@@ -97,7 +101,7 @@ def _read(name: str) -> bytes:
         return f.read()
 
 
-async def _scan_all(config: Config, args: argparse.Namespace) -> list[dict[str, Any]]:
+async def _scan_all(assembly: Assembly, args: argparse.Namespace) -> list[dict[str, Any]]:
     results = []
     for name in args.files:
         try:
@@ -106,7 +110,7 @@ async def _scan_all(config: Config, args: argparse.Namespace) -> list[dict[str, 
             results.append({"file": name, "verdict": "error", "reply": "",
                             "error": f"cannot read {name}: {e.strerror or e}", "filters": []})
             continue
-        results.append(await scan_bytes(config, data, args.direction,
+        results.append(await scan_bytes(assembly, data, args.direction,
                                         "(stdin)" if name == "-" else name))
     return results
 
@@ -115,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_or_report(args)
     if config is None:
         return EXIT_CONFIG
-    results = asyncio.run(_scan_all(config, args))
+    results = asyncio.run(_scan_all(assemble(config), args))
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))
     else:
@@ -131,6 +135,6 @@ def run(args: argparse.Namespace) -> int:
     verdicts = {r["verdict"] for r in results}
     if "tempfail" in verdicts:
         return EXIT_UNAVAILABLE
-    if verdicts - {"accept"}:
+    if verdicts - {"deliver", "tag"}:
         return EXIT_FOUND
     return EXIT_CLEAN

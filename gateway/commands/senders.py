@@ -17,12 +17,12 @@ from gateway.people.senders import (
     remove_everywhere,
     senders_config,
 )
-from gateway.quarantine.view import clean_text
+from gateway.rules.wording import show_hidden
 
 __all__ = ["add_parser"]
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "senders",
         help="list, add, block or remove known senders",
@@ -68,7 +68,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     for _, title, entries in groups:
         print(f"{title.capitalize() if title[0].islower() else title}: {len(entries)}")
         for e in entries:
-            print(f"  {clean_text(str(e))}")
+            print(f"  {show_hidden(str(e))}")
     return 0
 
 

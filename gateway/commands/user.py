@@ -11,7 +11,7 @@ from gateway.commands.common import add_config_option, load_or_report
 from gateway.people.users import UsersFile
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("user", help="manage councillors' logins",
                               description="Manage the logins councillors use to send mail.")
     sub = p.add_subparsers(dest="user_command", metavar="ACTION", required=True)

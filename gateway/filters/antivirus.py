@@ -4,9 +4,10 @@ Policy: Stanion "Virus Protection" (all mail and attachments are virus-checked b
 opened; the council must not distribute viruses; detected viruses are reported to the Clerk/RFO
 and the Chairman) and Kirkham rules 2 and 14.
 
-What the scan finds is decided by :func:`decide`, a pure function over the scan reply; clamd
-itself is reached through :class:`gateway.adapters.clamd.ClamdClient`. The scanner failing is
-never a pass: by default the sender is told to try again later (451 4.7.1).
+What a scan reply means is :func:`assess`, a pure function; clamd itself is reached through
+:class:`gateway.adapters.clamd.ClamdClient`. The scan sees the message as it arrived, before the
+gateway adds anything. The scanner failing is never a pass: by default the sender is told to try
+again later (451 4.7.1); a virus is never released from the quarantine.
 """
 
 from __future__ import annotations
@@ -26,15 +27,24 @@ from gateway.adapters.clamd import (
     ScanReply,
     parse_address,
 )
-from gateway.config import Config, Section, register_section, section
+from gateway.config import GatewayConfig, Section
 from gateway.context import MessageContext
-from gateway.delivery.notices import make_notice
-from gateway.filters import register
-from gateway.rules.attachments import ascii_safe, display_name
-from gateway.verdicts import Finding, Modify, Quarantine, Reject, TempFail, Verdict
+from gateway.pipeline import Stage
+from gateway.rules.wording import ascii_safe, display_name
+from gateway.verdicts import (
+    Action,
+    Change,
+    Finding,
+    Kind,
+    Notice,
+    Release,
+    Report,
+    Severity,
+    SmtpCode,
+)
 
-__all__ = ["ClamavConfig", "AntivirusFilter", "parse_clamav", "decide", "Decision",
-           "alert_text", "locate_infected_part"]
+__all__ = ["KINDS", "AntivirusFilter", "ClamavConfig", "alert_text", "assess",
+           "locate_infected_part", "parse_clamav"]
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +55,25 @@ MAX_PARTS_TO_LOCATE = 20
 # clamd addresses already reported as having only test signatures (said once per process).
 _WARNED: set[str] = set()
 
+KINDS = (
+    Kind("virus", "ClamAV found a virus", Action.REFUSE, Action.REFUSE, Release.NEVER,
+         advice="Delete it. A message with a virus is never released."),
+    Kind("unscannable.too-big", "too big for the virus scanner", Action.REFUSE, Action.REFUSE,
+         Release.FORCE, refuse=SmtpCode(552, "5.3.4"), tempfail=SmtpCode(451, "4.3.4"),
+         advice="Delete it unless the IT volunteer can check it another way."),
+    Kind("unscannable.limits", "archives too large or nested too deeply to scan completely",
+         Action.REFUSE, Action.REFUSE, Release.FORCE, tempfail=SmtpCode(451, "4.7.1"),
+         advice="Delete it unless the IT volunteer can check it another way."),
+    Kind("scan-failed", "the virus scanner could not be reached or did not answer in time",
+         Action.TEMPFAIL, Action.TEMPFAIL, Release.FORCE, tempfail=SmtpCode(451, "4.7.1"),
+         advice="Ask the IT volunteer to check the virus scanner."),
+)
+
 
 @dataclass(frozen=True)
 class ClamavConfig:
     addresses: tuple[ClamdAddress, ...] = (ClamdAddress("tcp", host="127.0.0.1", port=3310),)
     timeout: float = 30.0
-    on_error: str = "tempfail"  # "tempfail" | "accept"
-    too_big: str = "reject"  # "reject" | "tempfail" | "quarantine"
-    inbound_action: str = "reject"  # "reject" | "quarantine"
     alert_to: tuple[str, ...] = ()
     # clamd's StreamMaxLength (0: as the shipped clamd.conf sets it from max_message_size).
     # Longer messages are not sent at all: over its limit clamd answers and closes at once, and
@@ -78,9 +99,6 @@ def parse_clamav(s: Section) -> ClamavConfig:
     cfg = ClamavConfig(
         addresses=tuple(addresses),
         timeout=s.number("timeout", 30.0, minimum=1, maximum=600),
-        on_error=s.choice("on_error", "tempfail", ("tempfail", "accept")),
-        too_big=s.choice("too_big", "reject", ("reject", "tempfail", "quarantine")),
-        inbound_action=s.choice("inbound_action", "reject", ("reject", "quarantine")),
         alert_to=alert_to,
         stream_max_length=s.size("stream_max_length", "0") if s.has("stream_max_length") else 0,
     )
@@ -88,75 +106,58 @@ def parse_clamav(s: Section) -> ClamavConfig:
     return cfg
 
 
-register_section("clamav")(parse_clamav)
-
-
 # --------------------------------------------------------------------------- pure decisions
 
-@dataclass(frozen=True)
-class Decision:
-    verdict: Verdict
-    alert: bool = False  # a virus was found: tell alert_to
-    action: str = ""  # what the gateway did, in words, for the alert and the logs
-
-
-def decide(reply: ScanReply, *, direction: str, cfg: ClamavConfig, where: str = "",
-           header_value: str = "") -> Decision:
-    """Map a scan reply to a verdict. ``where`` names the infected part ("the attachment
+def assess(reply: ScanReply, *, where: str = "", header_value: str = "") -> Report:
+    """What a scan reply means. ``where`` names the infected part ("the attachment
     invoice.zip"), ``header_value`` is the X-Virus-Scanned value for clean mail."""
     where = where or "the message"
     if reply.outcome is Outcome.CLEAN:
-        return Decision(Modify(add_headers=((HEADER, header_value or "ClamAV"),)))
-
+        return Report(change=Change(add_headers=((HEADER, header_value or "ClamAV"),)))
     if reply.outcome is Outcome.INFECTED:
-        text = f"{where} contains {reply.signature}"
-        finding = Finding(NAME, "virus", f"virus {reply.signature} in {where}")
-        if direction == "inbound" and cfg.inbound_action == "quarantine":
-            return Decision(Quarantine((f"virus: {text}",), (finding,)), True,
-                            "held the message in quarantine; nobody received it")
-        reject = Reject(ascii_safe(f"Message rejected: {text}"), 554, "5.7.1", (finding,))
-        return Decision(reject, True, "refused the message; the sending server was told why")
-
-    if reply.outcome in (Outcome.TOO_BIG, Outcome.LIMITS):
-        if reply.outcome is Outcome.TOO_BIG:
-            why = "the message is too big for the virus scanner"
-            code, enhanced = (552, "5.3.4")
-        else:
-            why = (f"part of the message could not be fully virus-checked "
-                   f"({reply.signature}: archives too large or nested too deeply)")
-            code, enhanced = (554, "5.7.1")
-        finding = Finding(NAME, "unscannable", why)
-        if cfg.too_big == "tempfail":
-            return Decision(TempFail(f"Message not accepted for now: {why}; try again later",
-                                     451, "4.7.1" if reply.outcome is Outcome.LIMITS else "4.3.4",
-                                     (finding,)))
-        if cfg.too_big == "quarantine":
-            return Decision(Quarantine((why,), (finding,)))
-        return Decision(Reject(f"Message rejected: {why}", code, enhanced, (finding,)))
-
-    finding = Finding(NAME, "scan-failed", f"virus scanner unavailable: {reply.detail}")
-    if cfg.on_error == "accept":
-        return Decision(Modify(add_headers=((HEADER, "failed"),), findings=(finding,)))
-    return Decision(TempFail("Virus scanner unavailable, try again later", 451, "4.7.1",
-                             (finding,)))
+        return Report((Finding(NAME, "virus", Severity.HIGH,
+                               f"virus {reply.signature} in {where}",
+                               ascii_safe(f"Message rejected: {where} contains "
+                                          f"{reply.signature}")),))
+    if reply.outcome is Outcome.TOO_BIG:
+        why = "the message is too big for the virus scanner"
+        return Report((Finding(NAME, "unscannable.too-big", Severity.MEDIUM, why,
+                               f"Message rejected: {why}"),))
+    if reply.outcome is Outcome.LIMITS:
+        why = (f"part of the message could not be fully virus-checked ({reply.signature}: "
+               "archives too large or nested too deeply)")
+        return Report((Finding(NAME, "unscannable.limits", Severity.MEDIUM, why,
+                               f"Message rejected: {why}"),))
+    return Report((Finding(NAME, "scan-failed", Severity.MEDIUM,
+                           f"the virus scanner was unavailable: {reply.detail}",
+                           "Virus scanner unavailable, try again later"),),
+                  change=Change(add_headers=((HEADER, "failed"),)))
 
 
-def alert_text(ctx: MessageContext, *, signature: str, where: str, action: str) -> str:
-    """The body of the alert for the clerk and the chairman: who, what, and what was done."""
+ALERT_OUTCOMES = (
+    (Action.REFUSE, "refused the message; the sending server was told why"),
+    (Action.HOLD, "held the message in quarantine; nobody received it"),
+    (Action.TEMPFAIL, "turned the message away for now; nobody received it"),
+)
+
+
+def alert_text(ctx: MessageContext, *, signature: str, where: str) -> str:
+    """The body of the alert for the clerk and the chairman: who, what, and what was done
+    (``{outcome}`` is filled in once the policy has decided)."""
     try:
         subject = " ".join(str(ctx.message.get("Subject", "")).split()) or "(no subject)"
     except Exception:  # a message too broken to parse still gets its alert
         subject = "(unreadable)"
-    direction = "received from outside" if ctx.direction == "inbound" else "sent by the council"
+    side = "received from outside" if ctx.side == "inbound" else "sent by the council"
     lines = [
         "The mail gateway found a virus in a message.",
         "",
-        f"Direction:   {direction}",
+        f"Direction:   {side}",
         f"Sender:      {ctx.envelope.mail_from or '(none)'}",
         f"Recipients:  {', '.join(ctx.envelope.rcpt_tos)}",
         f"Subject:     {subject}",
         f"Virus:       {signature}, in {where}",
-        f"What we did: {action}.",
+        "What we did: {outcome}.",
         f"Message id:  {ctx.id}",
         "",
         "Nothing needs to be done unless the sender is someone the council knows: then tell",
@@ -191,18 +192,18 @@ async def locate_infected_part(client: ClamdClient, message: EmailMessage, deadl
 
 class AntivirusFilter:
     name = NAME
+    stage = Stage.CHECK
 
-    def __init__(self, cfg: ClamavConfig, config: Config, client: ClamdClient | None = None):
+    def __init__(self, cfg: ClamavConfig, gateway: GatewayConfig,
+                 client: ClamdClient | None = None):
         self.cfg = cfg
-        self.config = config
         self.client = client or ClamdClient(cfg.addresses, cfg.timeout)
-        self.on_error = cfg.on_error
         # A backstop for the pipeline; the scan's own deadline answers first, with 4.7.1.
-        self.timeout = cfg.timeout * 2 + 5
+        self.timeout: float | None = cfg.timeout * 2 + 5
         self.stream_max = cfg.stream_max_length or (
-            math.ceil((config.gateway.max_message_size + HEADER_ROOM) / MIB) * MIB)
+            math.ceil((gateway.max_message_size + HEADER_ROOM) / MIB) * MIB)
 
-    async def check(self, ctx: MessageContext) -> Verdict:
+    async def check(self, ctx: MessageContext) -> Report:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
         if len(ctx.data) > self.stream_max:
@@ -219,20 +220,12 @@ class AntivirusFilter:
                 _WARNED.add(reply.address)
                 log.warning("clamd at %s has ONLY TEST SIGNATURES: real viruses are not "
                             "detected; install freshclam's database", reply.address)
-        decision = decide(reply, direction=ctx.direction, cfg=self.cfg, where=where,
-                          header_value=header_value)
         if reply.outcome is Outcome.ERROR:
             log.error("id=%s virus scan failed: %s", ctx.id, reply.detail)
-        if decision.alert and self.cfg.alert_to:
-            body = alert_text(ctx, signature=reply.signature, where=where or "the message",
-                              action=decision.action)
-            ctx.notices.append(make_notice(self.config, self.cfg.alert_to,
-                                           f"Virus stopped: {reply.signature}", body))
-        return decision.verdict
-
-
-@register(NAME, order=20, summary="scans every message with clamd; stops viruses",
-          sides=("inbound", "outbound"))
-def build(config: Config) -> AntivirusFilter:
-    return AntivirusFilter(parse_clamav(section(config, "clamav")), config)
-
+        report = assess(reply, where=where, header_value=header_value)
+        if reply.outcome is not Outcome.INFECTED or not self.cfg.alert_to:
+            return report
+        alert = Notice(f"Virus stopped: {reply.signature}",
+                       alert_text(ctx, signature=reply.signature, where=where or "the message"),
+                       ALERT_OUTCOMES, to=self.cfg.alert_to)
+        return Report(report.findings, report.change, report.tag, (alert,))

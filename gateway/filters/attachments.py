@@ -3,9 +3,9 @@ extensions, content that contradicts its declared type, and password-protected a
 outside. Looks inside ZIP archives and forwarded messages.
 
 Policy: Stanion "Email" (attachments are opened only from trusted sources; "if in any doubt - do
-not open") and Kirkham rule 14. Mail sent by councillors is refused so the sender can fix it;
-mail from outside is held for the clerk (both configurable). The rules themselves are in
-:mod:`gateway.rules.attachments`.
+not open") and Kirkham rule 14. By default mail sent by councillors is refused so the sender can
+fix it, and mail from outside is held for the clerk; only the IT volunteer can release it. The
+rules themselves are in :mod:`gateway.rules.attachments`.
 """
 
 from __future__ import annotations
@@ -13,31 +13,48 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.filters import register
+from gateway.pipeline import Stage
 from gateway.rules.attachments import (
     DEFAULT_BLOCKED,
     DEFAULT_MACRO,
     AttachmentRules,
     Danger,
-    ascii_safe,
     inspect_message,
 )
-from gateway.verdicts import Accept, Finding, Quarantine, Reject, Verdict
+from gateway.rules.wording import ascii_safe
+from gateway.verdicts import Action, Finding, Kind, Release, Report, Severity
 
-__all__ = ["AttachmentsConfig", "AttachmentsFilter", "parse_attachments", "verdict_for"]
+__all__ = ["KINDS", "AttachmentsConfig", "AttachmentsFilter", "parse_attachments", "report"]
 
 NAME = "attachments"
 # A reply line names a few files; the audit log and the quarantine keep them all.
 MAX_IN_REPLY = 3
+_ADVICE = ("Delete it unless the sender is known and expected to send it; only the IT volunteer "
+           "can release it.")
+
+
+def _kind(rule: str, summary: str) -> Kind:
+    return Kind(f"attachment.{rule}", summary, Action.HOLD, Action.REFUSE, Release.FORCE,
+                advice=_ADVICE)
+
+
+KINDS = (
+    _kind("blocked-type", "a program, script or other blocked file type"),
+    _kind("macro", "an Office file that can carry macros"),
+    _kind("double-extension", "a file name with two extensions (invoice.pdf.exe)"),
+    _kind("disguised-name", "a file name with hidden characters that change how it reads"),
+    _kind("type-mismatch", "content that is not what the file name says"),
+    _kind("encrypted-archive", "a password-protected archive that cannot be checked"),
+    _kind("damaged-archive", "an archive that cannot be opened to be checked"),
+    _kind("archive-limits", "an archive too large or too deeply nested to check"),
+)
 
 
 @dataclass(frozen=True)
 class AttachmentsConfig:
     rules: AttachmentRules = AttachmentRules()
-    inbound_action: str = "quarantine"  # "quarantine" | "reject"
-    outbound_action: str = "reject"  # "reject" | "quarantine"
 
 
 def _extensions(s: Section, name: str, default: tuple[str, ...]) -> frozenset[str]:
@@ -63,48 +80,33 @@ def parse_attachments(s: Section) -> AttachmentsConfig:
         max_archive_entries=s.integer("max_archive_entries", 1000, minimum=1, maximum=100000),
         max_depth=s.integer("max_depth", 3, minimum=1, maximum=10),
     )
-    cfg = AttachmentsConfig(
-        rules=rules,
-        inbound_action=s.choice("inbound_action", "quarantine", ("quarantine", "reject")),
-        outbound_action=s.choice("outbound_action", "reject", ("reject", "quarantine")),
-    )
     s.finish()
-    return cfg
+    return AttachmentsConfig(rules)
 
 
-register_section("attachments")(parse_attachments)
-
-
-def verdict_for(dangers: list[Danger], action: str) -> Verdict:
-    """Accept when nothing is dangerous; else reject or quarantine, naming the files."""
+def report(dangers: list[Danger]) -> Report:
+    """One finding a dangerous file; the refusal names the first few."""
     if not dangers:
-        return Accept()
-    findings = tuple(Finding(NAME, d.rule, d.text) for d in dangers)
-    if action == "quarantine":
-        return Quarantine(tuple(d.text for d in dangers), findings)
+        return Report()
     texts = [d.text for d in dangers[:MAX_IN_REPLY]]
     more = len(dangers) - MAX_IN_REPLY
     tail = f" (and {more} more)" if more > 0 else ""
-    return Reject(ascii_safe("Message rejected: " + "; ".join(texts) + tail), 554, "5.7.1",
-                  findings)
+    reply = ascii_safe("Message rejected: " + "; ".join(texts) + tail)
+    return Report(tuple(Finding(NAME, d.finding_code, Severity.HIGH, d.text, reply)
+                        for d in dangers))
 
 
 class AttachmentsFilter:
     name = NAME
+    stage = Stage.CHECK
+    timeout: float | None = None
 
     def __init__(self, cfg: AttachmentsConfig):
         self.cfg = cfg
 
-    async def check(self, ctx: MessageContext) -> Verdict:
-        from_outside = ctx.direction == "inbound"
+    async def check(self, ctx: MessageContext) -> Report:
+        from_outside = ctx.side == "inbound"
         # Decoding and unpacking a large message is CPU work: keep it off the event loop.
         dangers = await asyncio.to_thread(
             lambda: inspect_message(ctx.message, self.cfg.rules, from_outside=from_outside))
-        action = self.cfg.inbound_action if from_outside else self.cfg.outbound_action
-        return verdict_for(dangers, action)
-
-
-@register(NAME, order=30, summary="stops programs, macro files, disguised and locked attachments",
-          sides=("inbound", "outbound"))
-def build(config: Config) -> AttachmentsFilter:
-    return AttachmentsFilter(parse_attachments(section(config, "attachments")))
+        return report(dangers)

@@ -21,12 +21,12 @@ from gateway.adapters.dkim_signing import (
     load_private_key,
     sign,
 )
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.filters import register
-from gateway.verdicts import Accept, Finding, Modify, Verdict
+from gateway.pipeline import Stage
+from gateway.verdicts import Change, Finding, Kind, Report, Severity
 
-__all__ = ["DkimConfig", "DkimFilter", "parse_dkim", "signing_keys"]
+__all__ = ["KINDS", "DkimConfig", "DkimFilter", "parse_dkim", "signing_keys"]
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +99,16 @@ def parse_dkim(s: Section) -> DkimConfig:
     return cfg
 
 
-def signing_keys(config: Config, cfg: DkimConfig) -> tuple[str, tuple[SigningKey, ...]]:
+KINDS = (
+    Kind("dkim.signed", "DKIM-signed for the council's domain"),
+    Kind("dkim.not-signed", "not DKIM-signed: the From field is not a council address"),
+)
+
+
+def signing_keys(cfg: DkimConfig, council_domains: tuple[str, ...]
+                 ) -> tuple[str, tuple[SigningKey, ...]]:
     """The signing domain and the keys to sign with (none when no key file is set)."""
-    domain = cfg.domain or config.gateway.council_domains[0]
+    domain = cfg.domain or council_domains[0]
     keys: list[SigningKey] = []
     if cfg.private_key_file is not None:
         keys.append(SigningKey(domain, cfg.selector, "rsa-sha256",
@@ -114,19 +121,29 @@ def signing_keys(config: Config, cfg: DkimConfig) -> tuple[str, tuple[SigningKey
 
 class DkimFilter:
     name = "dkim"
+    stage = Stage.FINISH
+    timeout: float | None = None
 
     def __init__(self, keys: tuple[SigningKey, ...], domains: frozenset[str]):
         self.keys = keys
         self.domains = domains  # From domains this gateway may sign for
 
-    async def check(self, ctx: MessageContext) -> Verdict:
+    @classmethod
+    def from_config(cls, cfg: DkimConfig, council_domains: tuple[str, ...]) -> DkimFilter:
+        domain, keys = signing_keys(cfg, council_domains)
+        if not keys:
+            log.info("dkim: no private_key_file in [dkim]; outgoing mail is not DKIM-signed "
+                     "(make a key with: council-gateway dkim-keygen)")
+        return cls(keys, frozenset(council_domains) | {domain})
+
+    async def check(self, ctx: MessageContext) -> Report:
         if not self.keys:
-            return Accept()
+            return Report()
         found = from_domains(ctx.message.get_all("from", []))
         foreign = sorted({d for d in found if d not in self.domains})
         if not found or foreign:
             who = ", ".join(foreign) if foreign else "no address"
-            return Accept((Finding(self.name, "not-signed",
+            return Report((Finding(self.name, "dkim.not-signed", Severity.INFO,
                                    f"not DKIM-signed: the From field has {who}, "
                                    "not one of the council's domains"),))
         if ctx.size > _THREAD_ABOVE:
@@ -134,20 +151,6 @@ class DkimFilter:
         else:
             header = sign(ctx.data, self.keys)
         selectors = ", ".join(f"s={k.selector}" for k in self.keys)
-        return Modify(new_bytes=header + ctx.data, findings=(
-            Finding(self.name, "signed", f"DKIM-signed for d={self.keys[0].domain} {selectors}"),))
-
-
-# Registered apart from the definition so the function keeps its precise type.
-register_section("dkim")(parse_dkim)
-
-
-@register("dkim", order=100, sides=("outbound",), last=True,
-          summary="DKIM-signs mail from the council's domains, over the final bytes")
-def build(config: Config) -> DkimFilter:
-    cfg = parse_dkim(section(config, "dkim"))
-    domain, keys = signing_keys(config, cfg)
-    if not keys:
-        log.info("dkim: no private_key_file in [dkim]; outgoing mail is not DKIM-signed "
-                 "(make a key with: council-gateway dkim-keygen)")
-    return DkimFilter(keys, frozenset(config.gateway.council_domains) | {domain})
+        return Report((Finding(self.name, "dkim.signed", Severity.INFO,
+                               f"DKIM-signed for d={self.keys[0].domain} {selectors}"),),
+                      Change(new_bytes=header + ctx.data))

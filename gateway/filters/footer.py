@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.filters import register
 from gateway.mime.footer import SIGNED_POLICIES, Footer, apply_footer
-from gateway.verdicts import Accept, Finding, Modify, Reject, Verdict
+from gateway.pipeline import Stage
+from gateway.verdicts import Action, Change, Finding, Kind, Report, Severity
 
-__all__ = ["FooterConfig", "FooterFilter", "parse_footer", "load_footer"]
+__all__ = ["KINDS", "FooterConfig", "FooterFilter", "load_footer", "parse_footer"]
 
 DEFAULT_TEXT_FILE = "config/footer.txt"
 DEFAULT_HTML_FILE = "config/footer.html"
@@ -87,28 +87,6 @@ def parse_footer(s: Section) -> FooterConfig:
     return cfg
 
 
-class FooterFilter:
-    name = "footer"
-
-    def __init__(self, footer: Footer, signed: str = "wrap"):
-        self.footer = footer
-        self.signed = signed
-
-    async def check(self, ctx: MessageContext) -> Verdict:
-        if ctx.size > _THREAD_ABOVE:
-            result = await asyncio.to_thread(apply_footer, ctx.data, self.footer, self.signed)
-        else:
-            result = apply_footer(ctx.data, self.footer, self.signed)
-        if result.outcome == "signed-rejected":
-            text = ("This message is signed or encrypted, so the gateway cannot add the "
-                    "council's privacy notice to it; send it unsigned")
-            return Reject(text, 554, "5.7.1", (Finding(self.name, "signed", text),))
-        if result.data is None:
-            return Accept((Finding(self.name, result.outcome, _SAY[result.outcome]),))
-        return Modify(new_bytes=result.data,
-                      findings=(Finding(self.name, result.outcome, _SAY[result.outcome]),))
-
-
 _SAY = {
     "added": "privacy notice footer added (Kirkham rule 11)",
     "wrapped": "privacy notice footer added as its own part (Kirkham rule 11)",
@@ -117,15 +95,32 @@ _SAY = {
     "present": "privacy notice footer already present",
     "signed-skipped": "signed or encrypted message sent without the privacy notice footer "
                       '([footer] signed = "skip")',
+    "signed-rejected": "This message is signed or encrypted, so the gateway cannot add the "
+                       "council's privacy notice to it; send it unsigned",
 }
+KINDS = (
+    *(Kind(f"footer.{outcome}", text) for outcome, text in _SAY.items()
+      if outcome != "signed-rejected"),
+    Kind("footer.signed-rejected", "a signed or encrypted message the footer cannot be added "
+         'to, with [footer] signed = "reject"', Action.REFUSE, Action.REFUSE),
+)
 
 
-# Registered apart from the definition so the function keeps its precise type.
-register_section("footer")(parse_footer)
+class FooterFilter:
+    name = "footer"
+    stage = Stage.FINISH
+    timeout: float | None = None
 
+    def __init__(self, footer: Footer, signed: str = "wrap"):
+        self.footer = footer
+        self.signed = signed
 
-@register("footer", order=90, sides=("outbound",),
-          summary="adds the privacy-notice footer to outgoing mail, once (Kirkham rule 11)")
-def build(config: Config) -> FooterFilter:
-    cfg = parse_footer(section(config, "footer"))
-    return FooterFilter(load_footer(cfg), cfg.signed)
+    async def check(self, ctx: MessageContext) -> Report:
+        if ctx.size > _THREAD_ABOVE:
+            result = await asyncio.to_thread(apply_footer, ctx.data, self.footer, self.signed)
+        else:
+            result = apply_footer(ctx.data, self.footer, self.signed)
+        severity = Severity.MEDIUM if result.outcome == "signed-rejected" else Severity.INFO
+        finding = Finding(self.name, f"footer.{result.outcome}", severity, _SAY[result.outcome])
+        change = Change(new_bytes=result.data) if result.data is not None else None
+        return Report((finding,), change)

@@ -8,25 +8,23 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
 
 1. checks SPF, DKIM and DMARC and records them in an ``Authentication-Results`` field (removing
    any that claim to be ours but came from outside);
-2. holds mail from a blocked sender, whatever else is true;
+2. reports mail from a blocked sender (``blocked-sender``), whatever else is true;
 3. lets a known sender through when the mail is shown to be genuine;
-4. otherwise adds up the points of the junk signals (see :mod:`gateway.rules.junk`) and, at
-   ``[junk] threshold`` or more, acts as ``[junk] action`` says.
+4. otherwise reports each junk signal (see :mod:`gateway.rules.junk`) and, when their points
+   add up to ``[junk] threshold`` or more, the finding ``junk``, which the policy holds.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
 from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value, strip_own_results
-from gateway.authcheck.resolver import parse_dns
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.filters import register
-from gateway.people.senders import SendersConfig, load_book, parse_senders
+from gateway.people.senders import SendersConfig, load_book
+from gateway.pipeline import Stage
 from gateway.rules.junk import (
     Signal,
     address_of,
@@ -34,20 +32,48 @@ from gateway.rules.junk import (
     attachments_signal,
     auth_signals,
     blocked_signal,
+    body_text,
     bulk_signal,
     display_name_signal,
     forged_known_signal,
     link_signal,
     lookalike_signal,
-    message_text,
     phrase_signals,
     reply_to_signal,
 )
-from gateway.verdicts import Finding, Modify, Quarantine, Reject, Verdict
+from gateway.rules.wording import ascii_safe
+from gateway.verdicts import Action, Change, Finding, Kind, Report
 
-__all__ = ["JunkConfig", "JunkFilter", "parse_junk", "DEFAULT_FREE_MAIL"]
+__all__ = ["DEFAULT_FREE_MAIL", "KINDS", "JunkConfig", "JunkFilter", "parse_junk"]
 
 log = logging.getLogger(__name__)
+
+NAME = "junk"
+JUNK_ADVICE = ("Delete it unless you know the sender; if you do, release it and trust the "
+               "sender so their mail is no longer held.")
+SIGNALS = (
+    ("dmarc-fail", "the sender's domain says mail like this is not from it"),
+    ("spf-fail", "sent by a server the sender's domain does not allow"),
+    ("spf-softfail", "sent by a server the sender's domain probably does not use"),
+    ("dkim-fail", "a digital signature that does not match the message"),
+    ("forged-known-sender", "a known sender's address on mail not shown to be theirs"),
+    ("attachment-unknown-sender", "an attachment from a sender the council does not know"),
+    ("display-name-impersonation", "a name that borrows a council title or a known person"),
+    ("lookalike-domain", "a domain made to look like a known one"),
+    ("reply-to-free-mail", "replies diverted to a free-mail address"),
+    ("bulk-mail", "mailing-list or bulk mail the council has not said it reads"),
+    ("link-mismatch", "a link that shows one address and leads to another"),
+    ("chain-letter", "reads like a chain letter"),
+    ("advertising", "reads like unsolicited advertising"),
+    ("spamassassin", "SpamAssassin, the spam checker, scores it as spam"),
+)
+KINDS = (
+    Kind("junk", "junk from an unknown sender: the signals add up to [junk] threshold",
+         Action.HOLD, Action.DELIVER, advice=JUNK_ADVICE),
+    Kind("blocked-sender", "a sender the clerk has blocked", Action.HOLD, Action.DELIVER,
+         advice="Delete it; you blocked this sender before."),
+    *(Kind(code, summary) for code, summary in SIGNALS),
+)
 
 DEFAULT_FREE_MAIL = (
     "gmail.com", "googlemail.com", "yahoo.com", "yahoo.co.uk", "ymail.com", "hotmail.com",
@@ -80,7 +106,6 @@ DEFAULT_ADVERT = (
 @dataclass(frozen=True)
 class JunkConfig:
     threshold: float = 5.0
-    action: str = "quarantine"  # quarantine | reject | tag
     tag_prefix: str = "[Possible junk]"
     free_mail_domains: tuple[str, ...] = DEFAULT_FREE_MAIL
     protected_names: tuple[str, ...] = DEFAULT_PROTECTED
@@ -98,7 +123,6 @@ def parse_junk(s: Section) -> JunkConfig:
     spamd = s.hostport("spamd", "127.0.0.1:783") if spamd_text else None
     cfg = JunkConfig(
         threshold=s.number("threshold", 5.0, minimum=0.5),
-        action=s.choice("action", "quarantine", ("quarantine", "reject", "tag")),
         tag_prefix=s.text("tag_prefix", "[Possible junk]"),
         free_mail_domains=tuple(d.lower().lstrip("@") for d in
                                 s.str_list("free_mail_domains", DEFAULT_FREE_MAIL)),
@@ -113,9 +137,6 @@ def parse_junk(s: Section) -> JunkConfig:
     )
     s.finish()
     return cfg
-
-
-register_section("junk")(parse_junk)
 
 
 @dataclass(frozen=True)
@@ -134,16 +155,17 @@ class Assessment:
 
 
 class JunkFilter:
-    name = "junk"
-    on_error = "tempfail"
+    name = NAME
+    stage = Stage.CHECK
 
-    def __init__(self, config: Config, cfg: JunkConfig, senders: SendersConfig,
-                 resolver: Resolver):
-        self.config = config
+    def __init__(self, cfg: JunkConfig, senders: SendersConfig, resolver: Resolver, *,
+                 hostname: str, council_domains: tuple[str, ...]):
         self.cfg = cfg
         self.senders = senders
         self.resolver = resolver
-        self.timeout = cfg.timeout
+        self.hostname = hostname
+        self.council_domains = council_domains
+        self.timeout: float | None = cfg.timeout
         self.free_mail = frozenset(cfg.free_mail_domains)
 
     async def assess(self, ctx: MessageContext) -> Assessment:
@@ -155,7 +177,7 @@ class JunkFilter:
             self.resolver, data=ctx.data, client_ip=ctx.client_address,
             mail_from=ctx.envelope.mail_from, helo=ctx.client_helo, from_domain=from_domain,
             deadline=self.cfg.auth_deadline)
-        book = load_book(self.config, self.senders)
+        book = load_book(self.senders, self.council_domains)
         blocked = blocked_signal(book, from_addr, ctx.envelope.mail_from)
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
@@ -174,33 +196,30 @@ class JunkFilter:
             reply_to_signal(from_addr, str(msg.get("reply-to", "") or ""), self.free_mail),
             bulk_signal(msg, self.cfg.known_lists),
             link_signal(msg),
-            *phrase_signals(message_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
+            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
         ]
         if self.cfg.spamd is not None:
             signals.append(spamd_signal(await spamd_check(
                 self.cfg.spamd, ctx.data, deadline=self.cfg.spamd_timeout), self.cfg.threshold))
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
 
-    async def check(self, ctx: MessageContext) -> Verdict:
+    async def check(self, ctx: MessageContext) -> Report:
         a = await self.assess(ctx)
-        hostname = self.config.gateway.hostname
-        headers = [("Authentication-Results", header_value(hostname, a.auth))]
-        findings = tuple(Finding(self.name, s.code, s.text) for s in a.signals)
-        cleaned = strip_own_results(ctx.data, hostname)
-        if a.blocked:
-            return Quarantine(tuple(s.text for s in a.signals), findings, tuple(headers))
-        if a.score >= self.cfg.threshold:
-            reasons = tuple(s.text for s in a.signals)
-            if self.cfg.action == "quarantine":
-                return Quarantine(reasons, findings, tuple(headers))
-            if self.cfg.action == "reject":
-                return Reject("This message looks like junk and was refused: "
-                              + " ".join(reasons), 554, "5.7.1", findings)
-            headers.append(("X-Council-Junk", f"yes; score={a.score:g}; "
-                            + "; ".join(s.code for s in a.signals)))
-            data = tag_subject(cleaned if cleaned is not None else ctx.data, self.cfg.tag_prefix)
-            return Modify(tuple(headers), data, findings)
-        return Modify(tuple(headers), cleaned, findings)
+        results = ("Authentication-Results", header_value(self.hostname, a.auth))
+        cleaned = strip_own_results(ctx.data, self.hostname)
+        change = Change(add_headers=(results,), new_bytes=cleaned)
+        findings = [Finding(NAME, s.code, s.severity, s.text) for s in a.signals]
+        if a.blocked or a.score < self.cfg.threshold:
+            return Report(tuple(findings), change)
+        reasons = " ".join(s.text for s in a.signals)
+        findings.insert(0, Finding(
+            NAME, "junk", max(s.severity for s in a.signals),
+            "Looks like junk from a sender the council does not know.",
+            ascii_safe(f"This message looks like junk and was refused: {reasons}")))
+        junk_header = ("X-Council-Junk", f"yes; score={a.score:g}; "
+                       + "; ".join(s.code for s in a.signals))
+        return Report(tuple(findings), change,
+                      tag=Change(add_headers=(junk_header,), subject_prefix=self.cfg.tag_prefix))
 
 
 def spamd_signal(score: SpamdScore | None, threshold: float) -> Signal | None:
@@ -208,32 +227,6 @@ def spamd_signal(score: SpamdScore | None, threshold: float) -> Signal | None:
         return None
     if score.is_spam:
         return Signal("spamassassin", threshold,
-                      f"SpamAssassin scores it {score.score:g} points (its limit is "
-                      f"{score.required:g}).")
+                      f"The spam checker (SpamAssassin) scores it {score.score:g} points; it "
+                      f"counts {score.required:g} or more as spam.")
     return None
-
-
-_SUBJECT = re.compile(rb"^subject:[^\r\n]*(?:\r\n[ \t][^\r\n]*)*\r\n", re.I | re.M)
-
-
-def tag_subject(data: bytes, prefix: str) -> bytes:
-    """Put ``prefix`` in front of the Subject (added if missing); the rest is untouched."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    head += b"\r\n"
-    tag = prefix.encode("utf-8") + b" "
-    m = _SUBJECT.search(head)
-    if m is None:
-        head = b"Subject: " + prefix.encode("utf-8") + b"\r\n" + head
-    elif tag.strip() not in m.group(0):
-        start = m.start() + len(b"subject:")
-        value = head[start:m.end()].lstrip(b" ")
-        head = head[:m.start()] + m.group(0)[:8] + b" " + tag + value + head[m.end():]
-    return head[:-2] + (sep or b"\r\n\r\n") + body
-
-
-@register("junk", order=40, sides=("inbound",),
-          summary="holds junk from unknown senders for the clerk, with the reasons")
-def build(config: Config) -> JunkFilter:
-    return JunkFilter(config, parse_junk(section(config, "junk")),
-                      parse_senders(section(config, "senders")),
-                      Resolver(parse_dns(section(config, "dns"))))

@@ -4,44 +4,46 @@ Policy: Kirkham Town Council rule 12 ("No e-mail must be sent containing insulti
 obscene, discriminating or otherwise inappropriate comments"); Stanion Parish Council,
 "Unacceptable Use" (obscene language; offensive or abusive material). Words come from a list
 (the built-in ``gateway/data/offensive-words.txt``, or ``[language] words_file``), matched as
-whole words so that Scunthorpe, Penistone and Cockermouth are safe. Outbound only; the action
-(``[language] action``: flag, hold or reject) defaults to flag.
+whole words so that Scunthorpe, Penistone and Cockermouth are safe. Outbound only; by default
+such a message is tagged (``[policy] language``).
 """
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.filters import register
-from gateway.mime.text import Extraction, message_text
-from gateway.rules.actions import (
-    ACTIONS,
-    Hit,
-    Report,
-    describe,
-    group_hits,
-    reply_text,
-    unread_findings,
-    verdict,
+from gateway.filters.textrule import (
+    Case,
+    TextRuleFilter,
+    hit_findings,
+    notice_body,
+    read_phrases,
+    subject_of,
 )
+from gateway.mime.text import Extraction
 from gateway.rules.language import LanguageRules, default_words, read_word_list
-from gateway.rules.notify import notify_sender
-from gateway.rules.sections import read_phrases
-from gateway.verdicts import Accept, Finding, Verdict
+from gateway.rules.wording import Hit, describe, group_hits, reply_text
+from gateway.verdicts import Action, Kind, SmtpCode
 
-__all__ = ["LanguageConfig", "LanguageFilter", "parse_language", "report", "HEADER"]
+__all__ = ["HEADER", "KINDS", "LanguageConfig", "LanguageFilter", "case", "parse_language"]
 
 NAME = "language"
 HEADER = "X-Council-Language"
+KINDS = (
+    Kind("language", "insulting, threatening or obscene language in outgoing mail",
+         Action.DELIVER, Action.TAG, refuse=SmtpCode(550, "5.7.1"),
+         advice="Ask the councillor to reword it, then delete it."),
+)
+POLICY = ("The council's IT policy (Kirkham Town Council rule 12; Stanion Parish Council, "
+          "\"Unacceptable Use\") does not allow insulting, threatening, obscene or "
+          "discriminating language in e-mail.")
 
 
 @dataclass(frozen=True)
 class LanguageConfig:
-    action: str = "flag"
     notify_sender: bool = False
     words_file: Path | None = None  # None: the built-in list
     extra_words: tuple[str, ...] = ()
@@ -62,7 +64,6 @@ def parse_language(s: Section) -> LanguageConfig:
             s.problem("words_file", f'"{words_file}" cannot be read: {e}')
             words_file = None
     cfg = LanguageConfig(
-        action=s.choice("action", "flag", ACTIONS),
         notify_sender=s.flag("notify_sender", False),
         words_file=words_file,
         extra_words=read_phrases(s, "extra_words", ()),
@@ -72,72 +73,30 @@ def parse_language(s: Section) -> LanguageConfig:
     return cfg
 
 
-register_section(NAME)(parse_language)
-
-
-def find(rules: LanguageRules, extraction: Extraction) -> list[Hit]:
-    return [Hit(f'"{word}"', piece.place) for piece in extraction.pieces
-            for word in rules.find(piece.text, piece.words)]
-
-
-def report(hits: list[Hit], subject: str) -> Report:
-    """The case against a message with offensive language in it, worded for each action."""
-    findings = tuple(Finding(NAME, "language", f"{what} in {', '.join(places)}")
-                     for what, places in group_hits(hits))
-    policy = ("The council's IT policy (Kirkham Town Council rule 12; Stanion Parish Council, "
-              "\"Unacceptable Use\") does not allow insulting, threatening, obscene or "
-              "discriminating language in e-mail.")
+def case(hits: list[Hit], subject: str) -> Case:
+    """The case against a message with offensive language in it."""
+    reply = reply_text(f"Not sent: the message contains {describe(hits, limit=2)}.",
+                       f"{POLICY} Please reword it and send it again.")
     title = f'"{subject}"' if subject else "without a subject"
-    body = "\n".join([
+    body = notice_body(
         f"The council mail gateway noticed language in your message {title} that the council's "
-        "policy does not allow:",
-        "",
-        *(f"  - {what} in {', '.join(places)}" for what, places in group_hits(hits)),
-        "",
-        policy,
-        "",
+        "policy does not allow:\n\n"
+        + "\n".join(f"  - {what} in {', '.join(places)}" for what, places in group_hits(hits)),
+        POLICY,
         "If the words are quoted from a message you are reporting, or used in an innocent "
-        "sense, there is nothing to do; otherwise please take care with future messages.",
-        "",
-        "-- ",
-        "This notice was written by the council mail gateway. Ask the clerk if anything in it "
-        "is unclear.",
-    ])
-    return Report(
-        findings=findings,
-        header=(HEADER, f"found: {describe(hits)}"),
-        hold_reason=f"it contains language the council's policy does not allow: "
-                    f"{describe(hits, limit=2)}",
-        reject_text=reply_text(f"Not sent: the message contains {describe(hits, limit=2)}.",
-                               f"{policy} Please reword it and send it again."),
-        notice_subject=f"Language in your message {title}",
-        notice_body=body,
-    )
+        "sense, there is nothing to do; otherwise please take care with future messages.")
+    return Case(hit_findings(NAME, "language", hits, reply=reply),
+                (HEADER, f"found: {describe(hits)}"), f"Language in your message {title}", body)
 
 
-class LanguageFilter:
+class LanguageFilter(TextRuleFilter):
     name = NAME
-    timeout = 60.0
 
-    def __init__(self, config: Config, cfg: LanguageConfig):
-        self.config = config
-        self.cfg = cfg
+    def __init__(self, cfg: LanguageConfig):
+        super().__init__(cfg.notify_sender)
         self.rules = LanguageRules(cfg.words(), cfg.allowed_words)
 
-    async def check(self, ctx: MessageContext) -> Verdict:
-        extraction = await message_text(ctx)
-        hits = await asyncio.to_thread(find, self.rules, extraction)
-        if not hits:
-            return Accept(findings=unread_findings(extraction.unreadable, NAME))
-        subjects = extraction.of_kind("subject")
-        rep = report(hits, subjects[0].text if subjects else "")
-        if self.cfg.notify_sender:
-            notify_sender(self.config, ctx, self.cfg.action, rep.notice_subject, rep.notice_body)
-        return verdict(self.cfg.action, rep)
-
-
-@register(NAME, order=56, sides=("outbound",),
-          summary="flags, holds or rejects insulting, threatening or obscene language in "
-                  "outgoing mail")
-def build(config: Config) -> LanguageFilter:
-    return LanguageFilter(config, parse_language(section(config, NAME)))
+    def examine(self, extraction: Extraction, ctx: MessageContext) -> Case | None:
+        hits = [Hit(f'"{word}"', piece.place) for piece in extraction.pieces
+                for word in self.rules.find(piece.text, piece.words)]
+        return case(hits, subject_of(extraction)) if hits else None

@@ -1,29 +1,35 @@
-"""Adds an ``X-Council-Gateway`` trace header naming the gateway and the message id.
+"""Adds an ``X-Council-Gateway`` trace header: the gateway, the side, the message's one id and
+the codes of everything the checks found (as Mailman's rule hits).
 
-The header lets the clerk and the IT volunteer see that a message went through the gateway
-(Stanion "Monitoring": the council may inspect its systems).
+The header lets the clerk and the IT volunteer see that a message went through the gateway and
+what it noticed (Stanion "Monitoring": the council may inspect its systems). It is a finishing
+step, so it sees every finding.
 """
 
 from __future__ import annotations
 
 from gateway import __version__
-from gateway.config import Config
 from gateway.context import MessageContext
-from gateway.filters import register
-from gateway.verdicts import Modify, Verdict
+from gateway.pipeline import Stage
+from gateway.verdicts import Change, Report
+
+__all__ = ["HEADER", "TraceFilter"]
+
+HEADER = "X-Council-Gateway"
 
 
 class TraceFilter:
     name = "trace"
+    stage = Stage.FINISH
+    timeout: float | None = None
+    kinds = ()
 
     def __init__(self, hostname: str):
         self.hostname = hostname
 
-    async def check(self, ctx: MessageContext) -> Verdict:
-        value = f"{self.hostname} {ctx.direction} id={ctx.id} version={__version__}"
-        return Modify(add_headers=(("X-Council-Gateway", value),))
-
-
-@register("trace", order=10, summary="adds the X-Council-Gateway trace header")
-def build(config: Config) -> TraceFilter:
-    return TraceFilter(config.gateway.hostname)
+    async def check(self, ctx: MessageContext) -> Report:
+        codes = list(dict.fromkeys(f.code for f in ctx.findings))
+        value = f"{self.hostname} {ctx.side} id={ctx.id} version={__version__}"
+        if codes:
+            value += " findings=" + ",".join(codes)
+        return Report(change=Change(add_headers=((HEADER, value),)))

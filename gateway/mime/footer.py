@@ -33,21 +33,26 @@ over 998 bytes where the original promised 7-bit, in which case it becomes quote
 
 from __future__ import annotations
 
-import base64
-import binascii
-import codecs
 import email
 import email.policy
-import html as html_lib
 import re
 import secrets
 import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import Message
 from enum import Enum
 
+from gateway.mime.footer_text import Footer, html_from_text
 from gateway.mime.layout import Entity, header_fields, locate, shape
-from gateway.mime.replies import html_layout, html_visible_text, normalise, text_history_start
+from gateway.mime.partcodec import (
+    CRLF,
+    decode_part,
+    encode_body,
+    field_name,
+    fold,
+    rewrite_headers,
+)
+from gateway.mime.replies import html_layout, normalise, text_history_start
 
 __all__ = [
     "Footer",
@@ -69,55 +74,12 @@ PROTECTED_TYPES = frozenset({
 _INLINE_PGP = re.compile(rb"^-----BEGIN PGP (?:SIGNED )?MESSAGE-----", re.MULTILINE)
 _BODY_TYPES = frozenset({"text/plain", "text/html"})
 _CONTAINERS = frozenset({"multipart/alternative", "multipart/related", "multipart/mixed"})
-_MAX_LINE = 998
-_CRLF = b"\r\n"
 _BODY_CLOSE = re.compile(r"</body\s*>", re.IGNORECASE)
 _HTML_CLOSE = re.compile(r"</html\s*>", re.IGNORECASE)
-_META_CHARSET = re.compile(rb"<meta[^>]+charset\s*=\s*[\"']?([A-Za-z0-9_.:-]+)", re.IGNORECASE)
 
 
 class SignedMessageError(Exception):
     """The message is signed or encrypted and the policy says to refuse it."""
-
-
-def _clean_text(text: str) -> str:
-    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
-    return "\n".join(lines).strip("\n")
-
-
-def html_from_text(text: str) -> str:
-    """The HTML form of a plain-text footer: escaped, paragraphs kept, web addresses linked."""
-    paragraphs = [p for p in re.split(r"\n\s*\n", _clean_text(text)) if p.strip()]
-
-    def render(paragraph: str) -> str:
-        lines = [html_lib.escape(line, quote=True) for line in paragraph.split("\n")]
-        out = "<br>\n".join(lines)
-        return re.sub(r"https?://[^\s<>&\"]+[^\s<>&\".,;:)]",
-                      lambda m: f'<a href="{m.group(0)}">{m.group(0)}</a>', out)
-
-    body = "\n".join(f"<p>{render(p)}</p>" for p in paragraphs)
-    return ('<div class="council-footer" style="font-size:small;color:#555555;'
-            f'border-top:1px solid #cccccc;margin-top:1em;padding-top:0.5em">\n{body}\n</div>')
-
-
-@dataclass(frozen=True)
-class Footer:
-    """The footer in both forms. ``html`` empty: derived from ``text``."""
-
-    text: str
-    html: str = ""
-    text_norm: str = field(init=False, repr=False)
-    html_norm: str = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        text = _clean_text(self.text)
-        html = self.html.strip() or html_from_text(text)
-        object.__setattr__(self, "text", text)
-        object.__setattr__(self, "html", html)
-        object.__setattr__(self, "text_norm", normalise(text))
-        object.__setattr__(self, "html_norm", normalise(html_visible_text(html)))
-        if not self.text_norm:
-            raise ValueError("the footer text is empty")
 
 
 @dataclass(frozen=True)
@@ -258,7 +220,7 @@ def _related_root(ent: Entity) -> Entity:
 def _decorate_mixed(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit]) -> _Status:
     last = ent.children[-1]
     if last.content_type == "text/plain" and not _is_attachment(last):
-        decoded = _decode(data, last)
+        decoded = decode_part(data, last)
         if decoded is not None and _ends_with(decoded[0], footer.text_norm):
             return _Status.PRESENT
     bodies = [c for c in ent.children if _is_body(c)]
@@ -273,7 +235,7 @@ def _decorate_mixed(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit]
             return status
     if ent.content_type == "multipart/mixed" and ent.close is not None:
         boundary = str(ent.headers.get_param("boundary"))
-        delimiter = b"\r\n--" + boundary.encode("ascii", "surrogateescape") + _CRLF
+        delimiter = b"\r\n--" + boundary.encode("ascii", "surrogateescape") + CRLF
         part = delimiter + _footer_part(footer)
         edits.append(_Edit(ent.close, ent.close, part))
         return _Status.ADDED
@@ -282,43 +244,13 @@ def _decorate_mixed(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit]
 
 # ----------------------------------------------------------------------------- one text part
 
-def _decode(data: bytes, ent: Entity) -> tuple[str, str, str] | None:
-    """(text with \\n line breaks, charset, transfer encoding), or None when it cannot be read
-    faithfully."""
-    body = data[ent.body_start:ent.end]
-    cte = str(ent.headers.get("content-transfer-encoding", "7bit")).strip().lower() or "7bit"
-    try:
-        if cte in ("7bit", "8bit", "binary"):
-            raw = body
-        elif cte == "quoted-printable":
-            raw = binascii.a2b_qp(body)
-        elif cte == "base64":
-            raw = binascii.a2b_base64(body)
-        else:
-            return None
-    except (binascii.Error, ValueError):
-        return None
-    charset = ent.headers.get_content_charset()
-    if charset is None and ent.content_type == "text/html":
-        m = _META_CHARSET.search(raw, 0, 4096)
-        if m:
-            charset = m.group(1).decode("ascii").lower()
-    charset = charset or "us-ascii"
-    try:
-        codecs.lookup(charset)
-        text = raw.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        return None
-    return text.replace("\r\n", "\n"), charset, cte
-
-
 def _ends_with(text: str, footer_norm: str) -> bool:
     norm = normalise(text)
     return norm == footer_norm or norm.endswith(" " + footer_norm)
 
 
 def _decorate_leaf(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit]) -> _Status:
-    decoded = _decode(data, ent)
+    decoded = decode_part(data, ent)
     if decoded is None:
         return _Status.CANNOT
     text, charset, cte = decoded
@@ -345,8 +277,8 @@ def _decorate_leaf(data: bytes, ent: Entity, footer: Footer, edits: list[_Edit])
         except UnicodeEncodeError:
             encoded = new_text.encode("utf-8")
             new_charset = "utf-8"
-    body, new_cte = _encode_body(encoded, cte)
-    edits.append(_Edit(ent.start, ent.end, _rewrite_headers(
+    body, new_cte = encode_body(encoded, cte)
+    edits.append(_Edit(ent.start, ent.end, rewrite_headers(
         data[ent.start:ent.body_start], ent.headers,
         charset=new_charset if new_charset != charset else None,
         cte=new_cte if new_cte != cte else None,
@@ -401,63 +333,11 @@ def _html_with_footer(html: str, footer: Footer) -> str | None:
     return html[:at] + "\n" + footer.html + "\n" + html[at:]
 
 
-def _max_line(data: bytes) -> int:
-    return max((len(line) for line in data.split(b"\n")), default=0)
-
-
-def _encode_body(encoded: bytes, cte: str) -> tuple[bytes, str]:
-    """The body in a transfer encoding that is safe for it, and that encoding's name."""
-    if cte == "base64":
-        crlf = encoded.replace(b"\n", _CRLF)
-        lines = [base64.b64encode(crlf[i:i + 57]) for i in range(0, len(crlf), 57)]
-        return b"".join(line + _CRLF for line in lines), "base64"
-    fits = _max_line(encoded) <= _MAX_LINE - 1  # room for the CR
-    if cte in ("8bit", "binary") and fits:
-        return encoded.replace(b"\n", _CRLF), cte
-    if cte == "7bit" and fits and encoded.isascii():
-        return encoded.replace(b"\n", _CRLF), "7bit"
-    qp = binascii.b2a_qp(encoded, istext=True)
-    return qp.replace(b"\n", _CRLF), "quoted-printable"
-
-
-def _field_name(raw: bytes) -> str:
-    return raw.split(b":", 1)[0].strip().decode("ascii", "replace").lower()
-
-
-def _fold(name: str, value: str) -> bytes:
-    return email.policy.SMTP.fold(name, value).encode("ascii", "surrogateescape")
-
-
-def _rewrite_headers(block: bytes, headers: Message, *, charset: str | None, cte: str | None,
-                     top: bool) -> bytes:
-    """The header block with only the charset and transfer encoding changed as asked."""
-    fields = [f if f.endswith(b"\n") else f + _CRLF for f in header_fields(block)]
-    replace: dict[str, bytes] = {}
-    if charset is not None:
-        ctype = Message()
-        ctype["Content-Type"] = str(headers.get("content-type") or headers.get_content_type())
-        ctype.set_param("charset", charset)
-        replace["content-type"] = _fold("Content-Type", str(ctype["Content-Type"]))
-    if cte is not None:
-        replace["content-transfer-encoding"] = _fold("Content-Transfer-Encoding", cte)
-    out: list[bytes] = []
-    for f in fields:
-        name = _field_name(f)
-        if name in replace:
-            out.append(replace.pop(name))
-        else:
-            out.append(f)
-    out.extend(replace.values())
-    if top and (charset or cte) and not any(_field_name(f) == "mime-version" for f in fields):
-        out.append(b"MIME-Version: 1.0\r\n")
-    return b"".join(out) + _CRLF
-
-
 # ----------------------------------------------------------------------------- new parts
 
 def _footer_part(footer: Footer) -> bytes:
     encoded = (footer.text + "\n").encode("utf-8")
-    body, cte = _encode_body(encoded, "7bit")
+    body, cte = encode_body(encoded, "7bit")
     charset = "us-ascii" if encoded.isascii() else "utf-8"
     return (f"Content-Type: text/plain; charset=\"{charset}\"\r\n"
             f"Content-Transfer-Encoding: {cte}\r\n"
@@ -474,31 +354,31 @@ def _new_boundary(data: bytes) -> str:
 
 def _wrap(data: bytes, root: Entity, footer: Footer) -> bytes:
     """Case 3: the original body, byte for byte, as the first part of a new multipart/mixed."""
-    fields = [f if f.endswith(b"\n") else f + _CRLF
+    fields = [f if f.endswith(b"\n") else f + CRLF
               for f in header_fields(data[root.start:root.body_start])]
-    content = [f for f in fields if _field_name(f).startswith("content-")]
-    others = [f for f in fields if not _field_name(f).startswith("content-")]
-    if not any(_field_name(f) == "mime-version" for f in others):
+    content = [f for f in fields if field_name(f).startswith("content-")]
+    others = [f for f in fields if not field_name(f).startswith("content-")]
+    if not any(field_name(f) == "mime-version" for f in others):
         others.append(b"MIME-Version: 1.0\r\n")
     boundary = _new_boundary(data)
     delimiter = b"--" + boundary.encode("ascii")
     return b"".join([
         *others,
-        _fold("Content-Type", f'multipart/mixed; boundary="{boundary}"'),
-        _CRLF,
-        delimiter, _CRLF,
-        *content, _CRLF,
-        data[root.body_start:], _CRLF,  # this line break belongs to the delimiter
-        delimiter, _CRLF,
-        _footer_part(footer), _CRLF,
-        delimiter, b"--", _CRLF,
+        fold("Content-Type", f'multipart/mixed; boundary="{boundary}"'),
+        CRLF,
+        delimiter, CRLF,
+        *content, CRLF,
+        data[root.body_start:], CRLF,  # this line break belongs to the delimiter
+        delimiter, CRLF,
+        _footer_part(footer), CRLF,
+        delimiter, b"--", CRLF,
     ])
 
 
 def _wrap_unless_present(data: bytes, root: Entity, footer: Footer) -> FooterResult:
     if root.content_type == "multipart/mixed" and root.children:
         last = root.children[-1]
-        decoded = _decode(data, last) if last.content_type == "text/plain" else None
+        decoded = decode_part(data, last) if last.content_type == "text/plain" else None
         if decoded is not None and _ends_with(decoded[0], footer.text_norm):
             return FooterResult(None, "present")
     return FooterResult(_wrap(data, root, footer), "wrapped")

@@ -49,7 +49,7 @@ __all__ = [
     "TextPiece",
     "Unreadable",
     "attachment_kind",
-    "clean_text",
+    "matchable",
     "extract",
     "extract_async",
     "iter_text",
@@ -115,7 +115,7 @@ _NORMAL: dict[int, str | None] = {
 }
 
 
-def clean_text(text: str) -> str:
+def matchable(text: str) -> str:
     """Line ends as ``\\n``; soft hyphens and zero-width characters removed; apostrophes typed."""
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     # translate() walks the text in Python-level steps; skip it when there is nothing to do.
@@ -182,7 +182,7 @@ def iter_text(msg: Message, limits: TextLimits | None = None,
     try:
         subject = _header(msg, "subject")
         if subject:
-            yield TextPiece("subject", "the Subject", clean_text(subject))
+            yield TextPiece("subject", "the Subject", matchable(subject))
         yield from _walk(msg, "", limits, progress, 0)
     except OutOfTime:
         yield Unreadable(progress.place, (
@@ -213,7 +213,7 @@ def _walk(part: Message, within: str, limits: TextLimits, progress: _Progress,
             subject = _header(m, "subject")
             if subject:
                 yield TextPiece("attachment", "the Subject of the attached message",
-                                clean_text(subject))
+                                matchable(subject))
             yield from _walk(m, inner_within, limits, progress, depth + 1)
         return
     if part.is_multipart():
@@ -236,7 +236,7 @@ def _leaf(part: Message, within: str, limits: TextLimits,
     if filename:
         shown = _display_name(filename)
         yield TextPiece("name", f'the name of the attachment "{shown}"{within}',
-                        clean_text(_name_words(filename)))
+                        matchable(_name_words(filename)))
     if filename or disposition == "attachment":
         place = f'the attachment "{_display_name(filename)}"' if filename else (
             f"an attachment ({ctype}) without a name")
@@ -253,7 +253,7 @@ def _leaf(part: Message, within: str, limits: TextLimits,
     text = decode_text(payload, part.get_content_charset())
     if ctype == "text/html":
         text = html_to_text(text)
-    yield TextPiece(kind, place, clean_text(text))
+    yield TextPiece(kind, place, matchable(text))
 
 
 def _attachment(part: Message, place: str, ctype: str, filename: str | None,
@@ -276,7 +276,7 @@ def _attachment(part: Message, place: str, ctype: str, filename: str | None,
         if len(text) > cap:
             yield Unreadable(place, f"only its first {cap:,} characters were checked")
             text = text[:cap]
-        yield TextPiece("attachment", place, clean_text(text))
+        yield TextPiece("attachment", place, matchable(text))
         return
     try:
         doc = read_document(kind, payload, limits.documents, progress.tick)
@@ -285,7 +285,7 @@ def _attachment(part: Message, place: str, ctype: str, filename: str | None,
         return
     if doc.partial:
         yield Unreadable(place, doc.partial)
-    yield TextPiece("attachment", place, clean_text(doc.text))
+    yield TextPiece("attachment", place, matchable(doc.text))
 
 
 # --------------------------------------------------------------------------- running it

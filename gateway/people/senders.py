@@ -28,7 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Config, Section
+from gateway.files import replace_file
 
 __all__ = [
     "Entry",
@@ -118,11 +119,8 @@ def parse_senders(s: Section) -> SendersConfig:
     return cfg
 
 
-register_section("senders")(parse_senders)
-
-
 def senders_config(config: Config) -> SendersConfig:
-    return parse_senders(section(config, "senders"))
+    return config.section(SendersConfig)
 
 
 # ---------------------------------------------------------------------- reading
@@ -195,11 +193,11 @@ def _stamp(path: Path | None) -> tuple[int, int] | None:
     return st.st_mtime_ns, st.st_size
 
 
-def load_book(config: Config, cfg: SendersConfig | None = None) -> SenderBook:
+def load_book(cfg: SendersConfig, council_domains: Iterable[str]) -> SenderBook:
     """The current senders lists; re-read only when one of the files changed."""
-    cfg = cfg or senders_config(config)
+    council_domains = tuple(council_domains)
     paths = (cfg.file, cfg.learned_file, cfg.blocked_file)
-    key = (cfg, config.gateway.council_domains, *(_stamp(p) for p in paths))
+    key = (cfg, council_domains, *(_stamp(p) for p in paths))
     with _cache_lock:
         book = _cache.get(key)
     if book is not None:
@@ -214,7 +212,7 @@ def load_book(config: Config, cfg: SendersConfig | None = None) -> SenderBook:
             if e.name and not e.is_domain:
                 names.append((e.name, e.value))
     blocked = frozenset(e.value for e in read_entries(cfg.blocked_file))
-    book = SenderBook(frozenset(config.gateway.council_domains), known, blocked, tuple(names))
+    book = SenderBook(frozenset(council_domains), known, blocked, tuple(names))
     with _cache_lock:
         _cache.clear()
         _cache[key] = book
@@ -239,17 +237,7 @@ def _locked(path: Path) -> Iterator[None]:
 
 
 def _replace(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    replace_file(path, text.encode("utf-8"))
 
 
 def _current_text(path: Path, header: str) -> str:
@@ -364,7 +352,7 @@ async def learn_recipients(config: Config, rcpt_tos: Iterable[str]) -> list[str]
     cfg = senders_config(config)
     if not cfg.learn:
         return []
-    book = load_book(config, cfg)
+    book = load_book(cfg, config.gateway.council_domains)
     new = []
     for rcpt in rcpt_tos:
         try:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import os
 import re
 import threading
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from gateway.files import replace_file
 
 __all__ = ["UsersFile", "valid_username"]
 
@@ -41,16 +42,9 @@ class UsersFile:
 
     def _write(self, users: dict[str, str]) -> None:
         assert self.path is not None
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
         text = "# Councillors' logins: name:argon2 hash. Manage with 'council-gateway user'.\n"
         text += "".join(f"{n}:{h}\n" for n, h in sorted(users.items()))
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        replace_file(self.path, text.encode("utf-8"))
 
     def names(self) -> list[str]:
         return sorted(self._read())

@@ -1,41 +1,31 @@
-"""The quarantine: held mail in a Maildir, self-describing, and the one function that resolves it.
+"""The quarantine: held mail in a Maildir, self-describing.
 
-Each held message is one Maildir file whose top lines are ``X-Quarantine-*`` fields (id,
-direction, envelope, time, reasons, client), followed by the message exactly as received. The
-store is written atomically and fsynced before the client is told 250.
-
-:func:`resolve` is the single way held mail leaves the quarantine: the command line, the web page
-and the digest links all call it, so every action is audited the same way.
+Each held message is one Maildir file named by the message's id. Its top lines are
+``X-Quarantine-*`` fields: the id, the side, the envelope, the client, when it arrived, every
+finding of every check (also those after the one that held it), the reasons it was held and the
+check that held it; then the message as it stood after that check. The store is written
+atomically and fsynced before the client is told 250. How held mail leaves is
+:mod:`gateway.quarantine.resolve`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import email.header
 import email.policy
+import json
 import logging
-import os
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
+from email.utils import parseaddr
 from pathlib import Path
 
-from gateway.config import Config
-from gateway.context import MessageContext
-from gateway.delivery.maildir import ensure_maildir, unique_name, write_message
+from gateway.delivery.maildir import ensure_maildir, write_message
+from gateway.verdicts import Finding, Severity
 
-__all__ = [
-    "HeldMessage",
-    "QuarantineStore",
-    "ResolveResult",
-    "NotFound",
-    "resolve",
-    "ACTIONS",
-    "register_action",
-]
+__all__ = ["HeldMessage", "NotFound", "QuarantineStore"]
 
 log = logging.getLogger(__name__)
 
@@ -52,26 +42,36 @@ class NotFound(KeyError):
 class HeldMessage:
     id: str
     received_at: datetime
-    direction: str
+    direction: str  # the side: "inbound" or "outbound"
     mail_from: str
     rcpt_tos: tuple[str, ...]
     reasons: tuple[str, ...]
     client_address: str
     auth_user: str
-    subject: str
-    from_header: str
-    size: int
+    subject: str = ""
+    from_header: str = ""
+    size: int = 0
     smtputf8: bool = False
+    client_helo: str = ""
+    held_by: str = ""  # the check that held it; "" for mail held before findings were kept
+    findings: tuple[Finding, ...] = ()
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(f.code for f in self.findings))
+
+    @property
+    def sender(self) -> str:
+        """The address the junk filter judges by: the From: address, else the envelope sender."""
+        return parseaddr(self.from_header)[1].strip().lower() or self.mail_from.lower()
 
 
 def _encode(value: str) -> str:
     """Header-safe one-line value (RFC 2047 for non-ASCII, control characters removed)."""
     value = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", value).split())
-    try:
-        value.encode("ascii")
+    if value.isascii():
         return value
-    except UnicodeEncodeError:
-        return email.header.Header(value, "utf-8").encode(maxlinelen=10_000)
+    return email.header.Header(value, "utf-8").encode(maxlinelen=10_000)
 
 
 def _decode(value: str) -> str:
@@ -81,29 +81,61 @@ def _decode(value: str) -> str:
         return value
 
 
+def _finding_field(f: Finding) -> str:
+    return json.dumps({"filter": f.filter, "code": f.code, "severity": f.severity.word,
+                       "text": f.text}, ensure_ascii=True)
+
+
+def _finding_of(value: str) -> Finding | None:
+    try:
+        d = json.loads(value)
+        return Finding(str(d["filter"]), str(d["code"]), Severity[str(d["severity"]).upper()],
+                       str(d["text"]))
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def _legacy_findings(reasons: list[str]) -> tuple[Finding, ...]:
+    """Mail held before findings were recorded kept only reason sentences; a virus among them
+    is recognised so it can still never be released."""
+    out = []
+    for r in reasons:
+        if r.lower().startswith("virus:"):
+            out.append(Finding("antivirus", "virus", Severity.HIGH, r[6:].strip()))
+    return tuple(out)
+
+
 class QuarantineStore:
     def __init__(self, path: Path):
         self.path = Path(path)
 
     # ------------------------------------------------------------------ writing
-    def hold(self, ctx: MessageContext, reasons: tuple[str, ...]) -> str:
-        """Store the message durably; returns its id. Raises OSError when it cannot."""
-        qid = unique_name()
+    def hold(self, held: HeldMessage, data: bytes) -> str:
+        """Store the message durably under its id (replacing an earlier copy of it, as when a
+        released message is held again by a later check). Raises OSError when it cannot."""
         fields = [
-            ("Id", qid),
-            ("Direction", ctx.direction),
-            ("Received-At", ctx.received_at.astimezone(timezone.utc).isoformat()),
-            ("Mail-From", ctx.envelope.mail_from or "<>"),
-            *(("Rcpt-To", r) for r in ctx.envelope.rcpt_tos),
-            *(("Reason", r) for r in reasons),
-            ("Client", ctx.client_address),
-            ("Auth-User", ctx.auth_user or ""),
-            ("Gateway-Id", ctx.id),
-            ("Smtputf8", "yes" if ctx.envelope.smtputf8 else "no"),
+            ("Id", held.id),
+            ("Direction", held.direction),
+            ("Received-At", held.received_at.astimezone(timezone.utc).isoformat()),
+            ("Mail-From", held.mail_from or "<>"),
+            *(("Rcpt-To", r) for r in held.rcpt_tos),
+            *(("Reason", r) for r in held.reasons),
+            ("Held-By", held.held_by),
+            *(("Finding", _finding_field(f)) for f in held.findings),
+            ("Client", held.client_address),
+            ("Helo", held.client_helo),
+            ("Auth-User", held.auth_user or ""),
+            ("Smtputf8", "yes" if held.smtputf8 else "no"),
         ]
         top = "".join(f"{PREFIX}{k}: {_encode(v)}\r\n" for k, v in fields).encode("ascii")
-        write_message(self.path, top + ctx.data, name=qid)
-        return qid
+        try:
+            old = self._file(held.id)
+        except NotFound:
+            old = None
+        path = write_message(self.path, top + data, name=held.id)
+        if old is not None and old != path:
+            old.unlink(missing_ok=True)
+        return held.id
 
     # ------------------------------------------------------------------ reading
     def _file(self, qid: str) -> Path:
@@ -140,19 +172,27 @@ class QuarantineStore:
         except ValueError:
             received = datetime.fromtimestamp(path.stat().st_mtime, timezone.utc)
         mail_from = one("mail-from")
+        reasons = meta.get("reason", [])
+        if "finding" in meta:
+            findings = tuple(f for f in map(_finding_of, meta["finding"]) if f is not None)
+        else:
+            findings = _legacy_findings(reasons)
         return HeldMessage(
             id=path.name.split(":")[0],
             received_at=received,
             direction=one("direction", "inbound"),
             mail_from="" if mail_from == "<>" else mail_from,
             rcpt_tos=tuple(meta.get("rcpt-to", [])),
-            reasons=tuple(meta.get("reason", [])),
+            reasons=tuple(reasons),
             client_address=one("client"),
             auth_user=one("auth-user"),
             subject=_safe_header(headers, "subject"),
             from_header=_safe_header(headers, "from"),
             size=size - msg_start,
             smtputf8=one("smtputf8") == "yes",
+            client_helo=one("helo"),
+            held_by=one("held-by"),
+            findings=findings,
         )
 
     def list(self) -> list[HeldMessage]:
@@ -174,7 +214,7 @@ class QuarantineStore:
         return self._parse(self._file(qid))
 
     def read(self, qid: str) -> bytes:
-        """The message as received (CRLF line endings), without the X-Quarantine-* fields."""
+        """The message as held (CRLF line endings), without the X-Quarantine-* fields."""
         data = self._file(qid).read_bytes()
         lines = data.split(b"\n")
         i = 0
@@ -207,129 +247,3 @@ def _safe_header(headers: object, name: str) -> str:
         return " ".join(str(value).split())
     except Exception:
         return ""
-
-
-# ---------------------------------------------------------------------- resolving
-
-@dataclass(frozen=True)
-class ResolveResult:
-    ok: bool
-    message: str  # plain English, for the clerk
-
-
-Action = Callable[[Config, QuarantineStore, HeldMessage, str], Awaitable[ResolveResult]]
-ACTIONS: dict[str, Action] = {}
-
-
-def register_action(name: str) -> Callable[[Action], Action]:
-    def deco(fn: Action) -> Action:
-        if name in ACTIONS:
-            raise ValueError(f"quarantine action {name!r} registered twice")
-        ACTIONS[name] = fn
-        return fn
-    return deco
-
-
-@register_action("release")
-async def _release(config: Config, store: QuarantineStore, held: HeldMessage,
-                   actor: str) -> ResolveResult:
-    from gateway.delivery.nexthop import deliver
-
-    if any(r.lower().startswith("virus:") for r in held.reasons):
-        # Stanion "Virus Protection": the council must not pass viruses on, not even to itself.
-        return ResolveResult(False, "Not released: this message contains a virus, so it cannot "
-                                    "be delivered. Delete it.")
-    data = await asyncio.to_thread(store.read, held.id)
-    result = await deliver(config, held.direction, held.mail_from, list(held.rcpt_tos), data,
-                           smtputf8=held.smtputf8)
-    if not result.ok:
-        detail = result.reply
-        if result.refused:
-            detail = "; ".join(f"{r}: {c} {t}" for r, (c, t) in result.refused.items())
-        return ResolveResult(False, f"Not released: the mail server answered {detail}. "
-                                    "The message is still in the quarantine.")
-    await asyncio.to_thread(store.delete, held.id)
-    return ResolveResult(True, f"Released: delivered to {', '.join(held.rcpt_tos)}.")
-
-
-@register_action("delete")
-async def _delete(config: Config, store: QuarantineStore, held: HeldMessage,
-                  actor: str) -> ResolveResult:
-    await asyncio.to_thread(store.delete, held.id)
-    return ResolveResult(True, "Deleted.")
-
-
-def _sender_of(held: HeldMessage) -> str:
-    """The address the junk filter judges by: the From: address, else the envelope sender."""
-    from email.utils import parseaddr
-
-    return parseaddr(held.from_header)[1].strip().lower() or held.mail_from.lower()
-
-
-@register_action("release_and_trust")
-async def _release_and_trust(config: Config, store: QuarantineStore, held: HeldMessage,
-                             actor: str) -> ResolveResult:
-    """Release, then (only once delivered) add the sender to the known-senders file."""
-    from gateway.people.senders import trust_sender
-
-    result = await _release(config, store, held, actor)
-    sender = _sender_of(held)
-    if not result.ok:
-        return result
-    try:
-        added = await asyncio.to_thread(trust_sender, config, sender)
-    except ValueError:
-        return ResolveResult(True, f"{result.message} The sender's address {sender!r} cannot be "
-                                   "added to the known senders.")
-    except OSError as e:
-        return ResolveResult(False, f"{result.message} But {sender} could not be added to the "
-                                    f"known senders: {e.strerror or e}.")
-    note = "is now a known sender" if added else "was already a known sender"
-    return ResolveResult(True, f"{result.message} {sender} {note}.")
-
-
-@register_action("block_sender")
-async def _block_sender(config: Config, store: QuarantineStore, held: HeldMessage,
-                        actor: str) -> ResolveResult:
-    """Block the sender (their mail is always held from now on) and delete this message."""
-    from gateway.people.senders import block_sender
-
-    sender = _sender_of(held)
-    try:
-        await asyncio.to_thread(block_sender, config, sender)
-    except ValueError:
-        return ResolveResult(False, f"The sender's address {sender!r} cannot be blocked; "
-                                    "the message is still in the quarantine.")
-    await asyncio.to_thread(store.delete, held.id)
-    return ResolveResult(True, f"Blocked {sender}: their mail will always be held. "
-                               "This message was deleted.")
-
-
-async def resolve(config: Config, qid: str, action: str, actor: str) -> ResolveResult:
-    """Apply ``action`` to held message ``qid`` on behalf of ``actor``; audited."""
-    from gateway.audit import AuditLog
-
-    store = QuarantineStore(config.quarantine.path)
-    if action not in ACTIONS:
-        return ResolveResult(False, f"Unknown action {action!r}.")
-    try:
-        held = await asyncio.to_thread(store.get, qid)
-    except NotFound:
-        return ResolveResult(False, f"No held message with id {qid}.")
-    try:
-        result = await ACTIONS[action](config, store, held, actor)
-    except OSError as e:
-        result = ResolveResult(False, f"Could not {action} the message: {e.strerror or e}.")
-    AuditLog(config.gateway.audit_log).write({
-        "event": "quarantine-" + action.replace("_", "-"),
-        "quarantine_id": qid,
-        "actor": actor,
-        "ok": result.ok,
-        "result": result.message,
-        "mail_from": held.mail_from,
-        "rcpt_tos": list(held.rcpt_tos),
-        "subject": held.subject,
-        "pid": os.getpid(),
-    })
-    log.info("quarantine id=%s action=%s actor=%s ok=%s", qid, action, actor, result.ok)
-    return result

@@ -20,27 +20,13 @@ from urllib.parse import urlsplit
 import html2text
 from bs4 import BeautifulSoup, Tag
 
-__all__ = ["AttachmentInfo", "HeldView", "clean_text", "format_view", "html_to_text", "view"]
+from gateway.rules.wording import show_hidden
+
+__all__ = ["AttachmentInfo", "HeldView", "format_view", "html_for_reading", "view"]
 
 SHOWN_HEADERS = ("Date", "From", "Sender", "Reply-To", "To", "Cc", "Subject", "Message-ID",
                  "List-Id", "Authentication-Results")
 MAX_BODY = 100_000
-
-_UNSAFE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028\u2029\u202a-\u202e\u2060-\u2069"
-    "\ufeff\ufff9-\ufffb]")
-
-
-def clean_text(text: str) -> str:
-    """Terminal- and bidi-safe text: control characters become visible escapes like ``\\x1b``."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-
-    def esc(m: re.Match[str]) -> str:
-        c = ord(m.group(0))
-        return f"\\x{c:02x}" if c < 0x100 else f"\\u{c:04x}"
-
-    return _UNSAFE.sub(esc, text)
-
 
 @dataclass(frozen=True)
 class AttachmentInfo:
@@ -81,7 +67,7 @@ def _tiny(img: Tag) -> bool:
     return bool(re.search(r"(width|height)\s*:\s*[012]px", str(img.get("style", "")), re.I))
 
 
-def html_to_text(html: str) -> tuple[str, list[str]]:
+def html_for_reading(html: str) -> tuple[str, list[str]]:
     """The readable text of an HTML part, and notes about what was left out."""
     soup = BeautifulSoup(html, "html.parser")
     notes: list[str] = []
@@ -164,7 +150,7 @@ def _attachments(msg: Message) -> list[AttachmentInfo]:
         else:
             payload = part.get_payload(decode=True)
             size = len(payload) if isinstance(payload, bytes) else 0
-        out.append(AttachmentInfo(clean_text(name) or "(no name)", clean_text(ctype), size))
+        out.append(AttachmentInfo(show_hidden(name) or "(no name)", show_hidden(ctype), size))
     return out
 
 
@@ -178,7 +164,7 @@ def view(data: bytes) -> HeldView:
                 text = " ".join(str(value).split())
             except Exception:
                 text = "(unreadable)"
-            headers.append((name, clean_text(text)))
+            headers.append((name, show_hidden(text)))
     notes: list[str] = []
     body, body_type = "", ""
     assert isinstance(msg, EmailMessage)
@@ -187,11 +173,11 @@ def view(data: bytes) -> HeldView:
         body_type = part.get_content_type()
         text = _content(part)[:MAX_BODY * 4]
         if body_type == "text/html":
-            text, notes = html_to_text(text)
+            text, notes = html_for_reading(text)
         if len(text) > MAX_BODY:
             text = text[:MAX_BODY]
             notes.append(f"only the first {MAX_BODY} characters are shown")
-        body = clean_text(text)
+        body = show_hidden(text)
         if body_type == "text/plain" and any(
                 p.get_content_type() == "text/html" and p.get_content_disposition() is None
                 for p in msg.walk()):
@@ -211,7 +197,7 @@ def format_view(v: HeldView, meta: list[tuple[str, str]] | None = None) -> str:
     """The view as plain text for a terminal (every part already cleaned)."""
     lines = []
     for name, value in meta or []:
-        lines.append(f"{name}: {clean_text(value)}")
+        lines.append(f"{name}: {show_hidden(value)}")
     if meta:
         lines.append("")
     lines += [f"{name}: {value}" for name, value in v.headers]

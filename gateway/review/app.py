@@ -1,11 +1,11 @@
 """The Starlette application behind the clerk's page.
 
 Every page but the login page and the style sheet needs a logged-in session; every form carries
-the session's CSRF token and every POST checks it. Message content is hostile: it reaches the
-page only through Jinja2's autoescaping, after :func:`gateway.quarantine.view.clean_text` has
-made control and bidi-override characters visible, and HTML bodies arrive already reduced to text
-by :func:`gateway.quarantine.view.view`. Decisions go through
-:func:`gateway.quarantine.store.resolve`.
+the session's CSRF token and every POST checks it. Message content is hostile: see
+:mod:`gateway.review.render`; HTML bodies arrive already reduced to text by
+:func:`gateway.quarantine.view.view`. Each held message is worded by
+:func:`gateway.quarantine.explain.explain`, and the page offers only the decisions that can
+work for it. Decisions go through :func:`gateway.quarantine.resolve.resolve`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,9 @@ import logging
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
@@ -29,11 +25,12 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import Config
-from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore, resolve
-from gateway.quarantine.view import clean_text, view
+from gateway.quarantine.explain import Explanation, explain
+from gateway.quarantine.resolve import resolve
+from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore
+from gateway.quarantine.view import view
 from gateway.review.auth import (
     LoginLimiter,
     Session,
@@ -42,141 +39,43 @@ from gateway.review.auth import (
     verify_password,
 )
 from gateway.review.downloads import attachment_bytes, downloads_allowed
-from gateway.review.settings import ReviewConfig, review_config
+from gateway.review.render import CONFIRM, HERE, SecurityHeaders, environment, matches, safe
+from gateway.review.settings import ReviewConfig
+from gateway.verdicts import Release
 
-__all__ = ["create_app", "CSP", "ACTOR", "ACTIONS"]
+if TYPE_CHECKING:
+    from gateway.assembly import Assembly
+
+__all__ = ["ACTOR", "create_app"]
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).parent
-CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
-SECURITY_HEADERS = [
-    (b"content-security-policy", CSP.encode()),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"cross-origin-opener-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-    (b"permissions-policy", b"camera=(), microphone=(), geolocation=(), interest-cohort=()"),
-]
 ACTOR = "clerk (web)"
 
 
-@dataclass(frozen=True)
-class ActionText:
-    title: str  # "Release this message?"
-    explain: str  # what will happen, in plain English; {sender} is filled in
-    button: str  # "Yes, release it"
-    bulk: bool = False
-
-
-ACTIONS: dict[str, ActionText] = {
-    "release": ActionText(
-        "Release this message?",
-        "It will be delivered to its recipients now. It will not be checked for junk again.",
-        "Yes, release it"),
-    "release_and_trust": ActionText(
-        "Release this message and trust the sender?",
-        "It will be delivered to its recipients now, and {sender} will be added to the known "
-        "senders, so their mail is no longer held just because the council does not know them.",
-        "Yes, release it and trust the sender"),
-    "block_sender": ActionText(
-        "Block this sender?",
-        "Mail from {sender} will always be held from now on, and this message will be deleted.",
-        "Yes, block the sender"),
-    "delete": ActionText(
-        "Delete this message?",
-        "It will be deleted for good. Nobody will receive it, and this cannot be undone.",
-        "Yes, delete it", bulk=True),
-}
-
-_SURROGATES = re.compile("[\ud800-\udfff]")
-
-
-def safe(value: Any) -> Any:
-    """Every value written into a page: visible control characters, no lone surrogates."""
-    if isinstance(value, str):
-        return clean_text(_SURROGATES.sub("\ufffd", value))
-    return value
-
-
-def plain_reason(text: str) -> str:
-    text = " ".join(text.split())
-    if text.lower().startswith("virus: "):
-        text = "Virus found: " + text[7:]
-    return text[:1].upper() + text[1:] if text else "(no reason recorded)"
-
-
-def when(dt: datetime) -> str:
-    return dt.astimezone().strftime("%a %d %b %Y, %H:%M")
-
-
-def human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n / 1048576:.1f} MB"
-
-
-def matches(h: HeldMessage, query: str) -> bool:
-    hay = " ".join((h.from_header, h.mail_from, " ".join(h.rcpt_tos), h.subject,
-                    " ".join(h.reasons))).casefold()
-    return all(word in hay for word in query.casefold().split())
-
-
-def _env() -> Environment:
-    env = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True,
-                      undefined=StrictUndefined, finalize=safe, trim_blocks=True,
-                      lstrip_blocks=True)
-    env.filters.update(when=when, size=human_size, reason=plain_reason)
-    return env
-
-
-class SecurityHeaders:
-    """Adds the CSP and friends to every response, and forbids caching of pages."""
-
-    def __init__(self, app: ASGIApp):
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        is_static = scope["path"].startswith("/static/")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                headers += SECURITY_HEADERS
-                if not is_static:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-ConfigSource = Config | Callable[[], Config]
-
-
 class ReviewApp:
-    """State shared by the routes: the live config, the sessions and the login limiter."""
+    """State shared by the routes: the live assembly, the sessions and the login limiter."""
 
-    def __init__(self, config: ConfigSource):
-        self._config = config
+    def __init__(self, source: Assembly | Callable[[], Assembly]):
+        self._source = source
         self.sessions = Sessions(idle_seconds=self.review.session_minutes * 60)
         self.limiter = LoginLimiter()
-        self.env = _env()
+        self.env = environment()
+
+    @property
+    def assembly(self) -> Assembly:
+        return self._source() if callable(self._source) else self._source
 
     @property
     def config(self) -> Config:
-        return self._config() if callable(self._config) else self._config
+        return self.assembly.config
 
     @property
     def review(self) -> ReviewConfig:
-        return review_config(self.config)
+        return self.config.section(ReviewConfig)
+
+    def explain(self, held: HeldMessage) -> Explanation:
+        return explain(self.assembly.policy, held)
 
     @property
     def store(self) -> QuarantineStore:
@@ -237,9 +136,9 @@ def _ids(form: FormData) -> list[str]:
     return [str(v) for v in form.getlist("id") if str(v)]
 
 
-def create_app(config: ConfigSource) -> Starlette:
-    """The clerk's page for ``config`` (a Config, or a function giving the live one)."""
-    app = ReviewApp(config)
+def create_app(source: Assembly | Callable[[], Assembly]) -> Starlette:
+    """The clerk's page for an assembly (or a function giving the live one)."""
+    app = ReviewApp(source)
 
     async def login_page(request: Request) -> Response:
         if app.logged_in(request):
@@ -318,6 +217,7 @@ def create_app(config: ConfigSource) -> Starlette:
             return "?" + urlencode({**({"q": query} if query else {}), "page": n})
 
         return app.render(request, "list.html", session=session, held=shown, total=total,
+                          why={h.id: app.explain(h) for h in shown},
                           found=len(held), query=query, page=page, pages=pages,
                           prev_link=page_link(page - 1) if page > 1 else "",
                           next_link=page_link(page + 1) if page < pages else "")
@@ -341,15 +241,17 @@ def create_app(config: ConfigSource) -> Starlette:
             return loaded
         session, held, data = loaded
         v = await asyncio.to_thread(view, data)
-        return app.render(request, "message.html", session=session, h=held, v=v,
-                          downloads=downloads_allowed(app.review, held))
+        why = app.explain(held)
+        return app.render(request, "message.html", session=session, h=held, v=v, why=why,
+                          releasable=why.release is Release.YES,
+                          downloads=downloads_allowed(app.review, why))
 
     async def download(request: Request) -> Response:
         loaded = await load(request)
         if isinstance(loaded, Response):
             return loaded
         session, held, data = loaded
-        if not downloads_allowed(app.review, held):
+        if not downloads_allowed(app.review, app.explain(held)):
             return app.render(request, "refused.html", status=403, session=session)
         found = attachment_bytes(data, request.path_params["n"])
         if found is None:
@@ -368,7 +270,7 @@ def create_app(config: ConfigSource) -> Starlette:
             return app.to_login(request)
         action = request.query_params.get("action", "")
         ids = [i for i in request.query_params.getlist("id") if i]
-        text = ACTIONS.get(action)
+        text = CONFIRM.get(action)
         if text is None or not ids or (len(ids) > 1 and not text.bulk):
             session.flash.append(("error", "Tick at least one message first."
                                   if not ids else "That action cannot be done here."))
@@ -382,6 +284,10 @@ def create_app(config: ConfigSource) -> Starlette:
                 continue
         if not held:
             return app.render(request, "gone.html", status=404, session=session)
+        if text.releases and (why := app.explain(held[0])).release is not Release.YES:
+            session.flash.append(("error", why.why_not))
+            return RedirectResponse(f"{request.scope.get('root_path', '')}/message/"
+                                    f"{held[0].id}", status_code=303)
         sender = held[0].mail_from or held[0].from_header or "this sender"
         return app.render(request, "confirm.html", session=session, action=action, text=text,
                           held=held, explain=text.explain.format(sender=safe(sender)))
@@ -397,13 +303,13 @@ def create_app(config: ConfigSource) -> Starlette:
             return app.refused(request, session)
         action = str(form.get("action", ""))
         ids = list(dict.fromkeys(_ids(form)))
-        text = ACTIONS.get(action)
+        text = CONFIRM.get(action)
         if text is None or not ids or (len(ids) > 1 and not text.bulk):
             return app.refused(request, session)
         actor = f"{ACTOR} from {app.client(request)}"
         done = 0
         for qid in ids:
-            result = await resolve(app.config, qid, action, actor)
+            result = await resolve(app.assembly, qid, action, actor)
             if result.ok:
                 done += 1
                 if len(ids) == 1:

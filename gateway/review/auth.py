@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import secrets
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
@@ -20,6 +18,8 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+
+from gateway.files import replace_file
 
 __all__ = [
     "LoginLimiter",
@@ -59,19 +59,7 @@ def read_password_hash(path: Path) -> str | None:
 
 def write_password_hash(path: Path, stored_hash: str) -> None:
     """Replace the password file atomically, readable by its owner only."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".review-password.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(stored_hash + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    replace_file(path, (stored_hash + "\n").encode("utf-8"))
 
 
 # ---------------------------------------------------------------------- sessions

@@ -1,8 +1,9 @@
 """Whether an attachment of a held message may be downloaded, and its bytes when it may.
 
-Downloads are off unless ``[review] allow_downloads = true``, and even then never for mail held
-because of a virus, a scan that could not finish, or a dangerous or uncheckable attachment: the
-clerk should not be the one to open what the gateway could not clear.
+Downloads are off unless ``[review] allow_downloads = true``, and even then never for mail the
+clerk could not release (a virus, a scan that could not finish, a dangerous or uncheckable
+attachment) nor for anything that looks dangerous: the clerk should not be the one to open what
+the gateway could not clear.
 """
 
 from __future__ import annotations
@@ -11,22 +12,18 @@ import email.policy
 from email.message import Message
 from email.parser import BytesParser
 
-from gateway.quarantine.store import HeldMessage
-from gateway.quarantine.view import clean_text, view
+from gateway.quarantine.explain import Explanation
+from gateway.quarantine.view import view
 from gateway.review.settings import ReviewConfig
+from gateway.rules.wording import show_hidden
+from gateway.verdicts import Release, Severity
 
-__all__ = ["attachment_bytes", "downloads_allowed", "UNSAFE_REASON_WORDS"]
-
-# Words in the reasons written by the antivirus and attachment filters.
-UNSAFE_REASON_WORDS = ("virus", "the attachment ", "macro", "archive", "program", "script",
-                       "double extension", "could not be", "cannot be")
+__all__ = ["attachment_bytes", "downloads_allowed"]
 
 
-def downloads_allowed(cfg: ReviewConfig, held: HeldMessage) -> bool:
-    if not cfg.allow_downloads:
-        return False
-    reasons = " ".join(held.reasons).lower()
-    return not any(word in reasons for word in UNSAFE_REASON_WORDS)
+def downloads_allowed(cfg: ReviewConfig, why: Explanation) -> bool:
+    return (cfg.allow_downloads and why.release is Release.YES
+            and why.severity < Severity.HIGH)
 
 
 def _parts(msg: Message) -> list[Message]:
@@ -56,5 +53,5 @@ def attachment_bytes(data: bytes, n: int) -> tuple[str, bytes] | None:
     else:
         raw = part.get_payload(decode=True)
         payload = raw if isinstance(raw, bytes) else b""
-    name = clean_text(listed[n].name)
+    name = show_hidden(listed[n].name)
     return name, payload

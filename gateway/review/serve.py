@@ -12,9 +12,10 @@ from urllib.parse import urlsplit
 import uvicorn
 from starlette.applications import Starlette
 
+from gateway.assembly import Assembly, assemble
 from gateway.config import Config
 from gateway.review.app import create_app
-from gateway.review.settings import review_config
+from gateway.review.settings import ReviewConfig
 
 if TYPE_CHECKING:
     from gateway.smtp.server import Gateway
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 
 def uvicorn_config(app: Starlette, config: Config, host: str | None = None,
                    port: int | None = None) -> uvicorn.Config:
-    cfg = review_config(config)
+    cfg = config.section(ReviewConfig)
     root_path = urlsplit(cfg.public_url).path.rstrip("/") if cfg.public_url else ""
     return uvicorn.Config(
         app, host=host if host is not None else cfg.listen[0],
@@ -50,11 +51,14 @@ class EmbeddedServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def running_review(config: Config | Callable[[], Config], host: str | None = None,
+async def running_review(source: Config | Assembly | Callable[[], Assembly],
+                         host: str | None = None,
                          port: int | None = None) -> AsyncIterator[EmbeddedServer]:
     """Serve the page in this event loop until the block ends; yields the started server."""
-    current = config() if callable(config) else config
-    server = EmbeddedServer(uvicorn_config(create_app(config), current, host, port))
+    if isinstance(source, Config):
+        source = assemble(source)
+    current = source() if callable(source) else source
+    server = EmbeddedServer(uvicorn_config(create_app(source), current.config, host, port))
     task = asyncio.create_task(server.serve())
     try:
         async with asyncio.timeout(10):
@@ -72,12 +76,12 @@ async def running_review(config: Config | Callable[[], Config], host: str | None
 
 async def review_job(gateway: Gateway) -> None:
     """For ``run``: serve the page beside the listeners when ``[review] enabled = true``."""
-    cfg = review_config(gateway.config)
+    cfg = gateway.config.section(ReviewConfig)
     if not cfg.enabled:
         return
 
-    def live() -> Config:
-        return gateway.config
+    def live() -> Assembly:
+        return gateway.assembly
 
     try:
         async with running_review(live) as server:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from gateway.config import Config, Section, register_section, section
+from gateway.config import Config, Section
 
 __all__ = ["ReviewConfig", "parse_review", "review_config"]
 
@@ -46,8 +46,5 @@ def parse_review(s: Section) -> ReviewConfig:
     return cfg
 
 
-register_section("review")(parse_review)
-
-
 def review_config(config: Config) -> ReviewConfig:
-    return parse_review(section(config, "review"))
+    return config.section(ReviewConfig)

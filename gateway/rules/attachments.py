@@ -21,11 +21,11 @@ from email.parser import BytesParser
 
 import filetype
 
+from gateway.rules.wording import display_name
+
 __all__ = [
     "AttachmentRules",
     "Danger",
-    "ascii_safe",
-    "display_name",
     "DEFAULT_BLOCKED",
     "DEFAULT_MACRO",
     "check_name",
@@ -122,24 +122,10 @@ class Danger:
 
     @property
     def finding_code(self) -> str:
-        return self.rule
+        return f"attachment.{self.rule}"
 
 
 # --------------------------------------------------------------------------- names
-
-def display_name(name: str, limit: int = 80) -> str:
-    """A file name safe to show: hidden and control characters made visible, length bounded."""
-    out = "".join(f"<U+{ord(c):04X}>" if c in _HIDDEN or unicodedata.category(c) == "Cc"
-                  else c for c in name.strip())
-    return out if len(out) <= limit else out[:limit - 3] + "..."
-
-
-def ascii_safe(text: str) -> str:
-    """For SMTP reply lines, which are ASCII: accents dropped, anything else as "?"."""
-    plain = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in plain if not unicodedata.combining(c))
-    return plain.encode("ascii", "replace").decode("ascii")
-
 
 def _base(name: str) -> str:
     name = unicodedata.normalize("NFC", name).replace("\\", "/").rsplit("/", 1)[-1]

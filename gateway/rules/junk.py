@@ -24,6 +24,8 @@ from bs4 import BeautifulSoup
 from gateway.authcheck import AuthResults, org_domain
 from gateway.authcheck.dmarc import public_suffix
 from gateway.people.senders import SenderBook
+from gateway.rules.wording import one_line
+from gateway.verdicts import Severity
 
 __all__ = [
     "Signal",
@@ -36,7 +38,7 @@ __all__ = [
     "forged_known_signal",
     "link_signal",
     "lookalike_signal",
-    "message_text",
+    "body_text",
     "phrase_signals",
     "reply_to_signal",
     "skeleton",
@@ -54,6 +56,7 @@ class Signal:
     code: str  # short tag, e.g. "attachment-unknown-sender"
     points: float
     text: str  # one plain-English sentence for the clerk
+    severity: Severity = Severity.MEDIUM
 
 
 # ---------------------------------------------------------------------- helpers
@@ -67,10 +70,7 @@ def _domain(address: str) -> str:
 
 
 def _visible(text: str, limit: int = 80) -> str:
-    """A value from the message, safe to quote in a sentence: one line, no control characters."""
-    text = "".join(" " if unicodedata.category(c)[0] in "CZ" and c != " " else c for c in text)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+    return one_line(text, limit)
 
 
 def _plural(n: int, word: str) -> str:
@@ -85,21 +85,21 @@ def auth_signals(auth: AuthResults) -> list[Signal]:
     if auth.dmarc.result == "fail" and auth.dmarc.policy in ("reject", "quarantine"):
         out.append(Signal("dmarc-fail", STRONG,
                           f"Failed authentication: {auth.dmarc.domain} asks receivers to "
-                          f"{auth.dmarc.policy} mail that does not pass its DMARC check, and "
-                          "this one does not pass."))
+                          f"{auth.dmarc.policy} mail that cannot be shown to come from it, and "
+                          "this message cannot.", Severity.HIGH))
     if auth.spf.result == "fail":
         out.append(Signal("spf-fail", STRONG,
-                          "Failed authentication: the server that sent it is not allowed to send "
-                          f"mail for {auth.spf.domain} (SPF fail)."))
+                          "Failed authentication: the server that sent it is not one that "
+                          f"{auth.spf.domain} allows to send its mail."))
     elif auth.spf.result == "softfail":
         out.append(Signal("spf-softfail", SOFTFAIL_POINTS,
-                          f"The server that sent it is probably not allowed to send mail for "
-                          f"{auth.spf.domain} (SPF soft fail)."))
+                          "The server that sent it is probably not one that "
+                          f"{auth.spf.domain} uses for its mail.", Severity.LOW))
     bad = [d for d in auth.dkim if d.result == "fail"]
     if bad and not any(d.result == "pass" for d in auth.dkim):
         out.append(Signal("dkim-fail", 3.0,
-                          f"Failed authentication: its DKIM signature from {bad[0].domain} does "
-                          "not match the message (it was changed or forged)."))
+                          f"Failed authentication: its digital signature from {bad[0].domain} "
+                          "does not match the message (it was changed on the way, or forged)."))
     return out
 
 
@@ -110,16 +110,17 @@ def forged_known_signal(book: SenderBook, from_addr: str, auth: AuthResults) -> 
         return None
     who = "a council address" if source == "council" else "a known sender"
     return Signal("forged-known-sender", STRONG,
-                  f"Claims to come from {who} ({_visible(from_addr)}), but it could not be shown "
-                  f"to be genuine (SPF {auth.spf.result}, DKIM "
-                  f"{'/'.join(d.result for d in auth.dkim) or 'none'}, DMARC {auth.dmarc.result}).")
+                  f"Claims to come from {who} ({_visible(from_addr)}), but nothing shows that it "
+                  "really does: it has no valid digital signature of that domain, and the "
+                  "server that sent it is not one the domain names.", Severity.HIGH)
 
 
 def blocked_signal(book: SenderBook, from_addr: str, mail_from: str) -> Signal | None:
     for address in (from_addr, mail_from):
         if address and book.is_blocked(address):
             return Signal("blocked-sender", STRONG,
-                          f"The clerk has blocked this sender ({_visible(address)}).")
+                          f"The clerk has blocked this sender ({_visible(address)}).",
+                          Severity.MEDIUM)
     return None
 
 
@@ -179,18 +180,19 @@ def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[
         if shown.lower() != address:
             return Signal("display-name-impersonation", STRONG,
                           f'Looks like phishing: the name shows the address "{_visible(shown)}" '
-                          f"but the mail comes from {_visible(address)}.")
+                          f"but the mail comes from {_visible(address)}.", Severity.HIGH)
     folded = name.casefold()
     for title in protected:
         if re.search(rf"(?<!\w){re.escape(title.casefold())}(?!\w)", folded):
             return Signal("display-name-impersonation", STRONG,
                           f'Looks like phishing: the name says "{_visible(name)}" but the '
-                          f"address is {where}.")
+                          f"address is {where}.", Severity.HIGH)
     for known_name, known_addr in book.names:
         if known_name.casefold() == folded and known_addr != address:
             return Signal("display-name-impersonation", STRONG,
                           f'Looks like phishing: "{_visible(name)}" is the name of a known sender '
-                          f"({known_addr}), but this mail comes from {_visible(address)}.")
+                          f"({known_addr}), but this mail comes from {_visible(address)}.",
+                          Severity.HIGH)
     return None
 
 
@@ -269,7 +271,7 @@ def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
         if target:
             return Signal("lookalike-domain", STRONG,
                           f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
-                          f"{target} but is not it.")
+                          f"{target} but is not it.", Severity.HIGH)
     return None
 
 
@@ -295,10 +297,11 @@ def bulk_signal(msg: Message, known_lists: Iterable[str]) -> Signal | None:
     ident = (m.group(1) if m else list_id).strip().lower()
     if ident and any(ident == k.strip().strip("<>").lower() for k in known_lists):
         return None
-    what = f"List-Id {_visible(ident)}" if ident else f"Precedence: {precedence}"
+    what = (f"from the mailing list {_visible(ident)}" if ident
+            else "that its sender marks as sent in bulk")
     return Signal("bulk-mail", STRONG,
-                  f"Bulk or mailing-list mail ({what}) from a list the council has not "
-                  "subscribed to.")
+                  f"Mailing-list or bulk mail {what}, which the council has not said it reads.",
+                  Severity.LOW)
 
 
 # ---------------------------------------------------------------------- body
@@ -320,7 +323,7 @@ def _parts(msg: Message, subtype: str) -> list[str]:
     return out
 
 
-def message_text(msg: Message) -> str:
+def body_text(msg: Message) -> str:
     """Subject and the readable text of the body (HTML parts reduced to their text)."""
     chunks = [str(msg.get("subject", "") or "")]
     chunks += _parts(msg, "plain")
@@ -351,7 +354,7 @@ def link_signal(msg: Message) -> Signal | None:
             if org_domain(m.group(1)) != org_domain(target):
                 return Signal("link-mismatch", STRONG,
                               f'Looks like phishing: a link shows "{_visible(shown, 60)}" but '
-                              f"leads to {_visible(target, 60)}.")
+                              f"leads to {_visible(target, 60)}.", Severity.HIGH)
     return None
 
 
@@ -370,12 +373,12 @@ def phrase_signals(text: str, chain: Iterable[str], advert: Iterable[str]) -> li
     hits = _find(text, chain)
     if hits:
         out.append(Signal("chain-letter", STRONG,
-                          f'Reads like a chain letter: "{_visible(hits[0], 60)}".'))
+                          f'Reads like a chain letter: "{_visible(hits[0], 60)}".', Severity.LOW))
     hits = _find(text, advert)
     if hits:
         shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
         out.append(Signal("advertising", ADVERT_POINTS * len(hits),
-                          f"Reads like unsolicited advertising: {shown}."))
+                          f"Reads like unsolicited advertising: {shown}.", Severity.LOW))
     return out
 
 

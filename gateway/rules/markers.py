@@ -25,12 +25,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from gateway.mime.text import Extraction, TextPiece, Unreadable
-from gateway.rules.actions import Hit
 from gateway.rules.boilerplate import DEFAULT_CUES, Boilerplate
 from gateway.rules.exempt_business import count_part_ii
 from gateway.rules.identifiers import count_bank_details, count_ni_numbers
 from gateway.rules.label import Label
 from gateway.rules.phrases import PhraseSet
+from gateway.rules.wording import Hit
 
 __all__ = ["DETECTORS", "MarkerResult", "MarkerRules"]
 

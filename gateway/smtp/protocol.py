@@ -109,7 +109,7 @@ class GatewaySMTP(SMTP):
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(  # type: ignore[attr-defined]
                 b"421 4.4.2 Idle for too long; closing the connection\r\n")
-        super()._timeout_cb()
+        super()._timeout_cb()  # type: ignore[no-untyped-call]  # aiosmtpd leaves it untyped
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):

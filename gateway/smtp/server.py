@@ -1,7 +1,8 @@
 """The two SMTP listeners (inbound MX side, outbound submission side) in one process.
 
-The gateway is a before-queue proxy: see ``gateway.smtp.handler`` for what happens to a message and
-``gateway.smtp.protocol`` for the SMTP protocol details.
+The gateway is a before-queue proxy: see :mod:`gateway.smtp.handler` for what happens to a
+message and :mod:`gateway.smtp.protocol` for the SMTP protocol details. The filters and the
+policy come from :mod:`gateway.assembly`; a reload swaps in a new assembly whole.
 """
 
 from __future__ import annotations
@@ -11,17 +12,13 @@ import logging
 import ssl
 from typing import Any
 
+from gateway.assembly import Assembly, assemble
 from gateway.config import Config
-from gateway.pipeline import Pipeline
-from gateway.smtp.handler import (
-    FailureCounter,
-    SideHandler,
-    normalise_line_endings,
-    received_header,
-)
+from gateway.smtp.auth import FailureCounter
+from gateway.smtp.handler import SideHandler
 from gateway.smtp.protocol import GatewaySMTP
 
-__all__ = ["Gateway", "normalise_line_endings", "received_header"]
+__all__ = ["Gateway"]
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +34,8 @@ def _server_tls_context(config: Config) -> ssl.SSLContext | None:
 class Gateway:
     """Both listeners in one process. ``start()``, ``stop()``, ``reload(config)``."""
 
-    def __init__(self, config: Config):
-        self.config = config
-        self.pipelines = {side: Pipeline(config, side) for side in ("inbound", "outbound")}
+    def __init__(self, config: Config | Assembly):
+        self.assembly = config if isinstance(config, Assembly) else assemble(config)
         self.servers: dict[str, asyncio.base_events.Server] = {}
         self.ports: dict[str, int] = {}
         self.protocols: set[GatewaySMTP] = set()
@@ -48,6 +44,10 @@ class Gateway:
         self.stopping = False
         self.auth_failures = FailureCounter()
         self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def config(self) -> Config:
+        return self.assembly.config
 
     @property
     def inbound_port(self) -> int:
@@ -91,7 +91,8 @@ class Gateway:
             self.servers[side] = server
             self.ports[side] = server.sockets[0].getsockname()[1]
             log.info("listening side=%s address=%s:%d next_hop=%s filters=%s", side, host,
-                     self.ports[side], listener.deliver_to, ",".join(self.pipelines[side].names))
+                     self.ports[side], listener.deliver_to,
+                     ",".join(self.assembly.pipelines[side].names))
 
     def _busy(self) -> list[GatewaySMTP]:
         return [p for p in self.protocols if p.in_transaction]
@@ -129,14 +130,11 @@ class Gateway:
                 pass
 
     def reload(self, config: Config) -> None:
-        """Swap in a new config; pipelines are built first so a failure keeps the old one."""
-        pipelines = {side: Pipeline(config, side) for side in ("inbound", "outbound")}
+        """Swap in a new config; everything is built first so a failure keeps the old one."""
+        assembly = assemble(config)
         for side in ("inbound", "outbound"):
-            old = self.config.inbound if side == "inbound" else self.config.outbound
-            new = config.inbound if side == "inbound" else config.outbound
-            if old.listen != new.listen:
+            if self.config.listener(side).listen != config.listener(side).listen:
                 log.warning("%s.listen changed: restart the gateway for it to take effect", side)
-        self.pipelines = pipelines
-        self.config = config
+        self.assembly = assembly
         log.info("configuration reloaded from %s", config.source)
 

@@ -11,17 +11,16 @@ import asyncio
 import json
 import re
 import sys
-from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
 
-from gateway.config import load_config
-from gateway.context import Envelope, MessageContext
+from gateway.assembly import load_config
 from gateway.quarantine.store import QuarantineStore
 from tests.conftest import running_gateway, write_config
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail
+from tests.reviewkit import hold
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF = ("minutes.pdf", "application/pdf", b"%PDF-1.4\n" + b"x" * 1000)
@@ -96,8 +95,9 @@ async def test_list_show_release_trust_delete_purge(tmp_path, dns_server, smtp_s
         assert "hidden text of" in out and "filter-fooling" not in out
         assert "<script" not in out and "alert(" not in out and "evil.example/frame" not in out
         assert "\x1b" not in out and "\x07" not in out and "\u202e" not in out
-        assert "\\x1b[2J" in out and "\\u202e" in out  # shown, harmlessly
+        assert "<U+001B>[2J" in out and "<U+202E>" in out  # shown, harmlessly
         assert "Held-Because: Looks like phishing" in out
+        assert "Looks: Danger" in out
 
         # release --trust-sender: delivered with the original envelope, sender now known
         rc, out, err = await cli(path, "quarantine", "release", sam_id, "--trust-sender")
@@ -124,14 +124,9 @@ async def test_list_show_release_trust_delete_purge(tmp_path, dns_server, smtp_s
         assert rc == 1 and "No held message with id" in err
 
     # purge: only mail older than retention_days goes
-    old = MessageContext(id="old1", direction="inbound",
-                         envelope=Envelope("a@b.example", [CLERK]), data=make_mail(),
-                         received_at=datetime.now(timezone.utc) - timedelta(days=31))
-    young = MessageContext(id="new1", direction="inbound",
-                           envelope=Envelope("a@b.example", [CLERK]), data=make_mail(),
-                           received_at=datetime.now(timezone.utc) - timedelta(days=29))
-    store(tmp_path).hold(old, ("old",))
-    kept = store(tmp_path).hold(young, ("young",))
+    hold(tmp_path / "quarantine", make_mail(), reasons=("old",), minutes_ago=31 * 24 * 60)
+    kept = hold(tmp_path / "quarantine", make_mail(), reasons=("young",),
+                minutes_ago=29 * 24 * 60)
     rc, out, _ = await cli(path, "quarantine", "purge")
     assert (rc, out.strip()) == (0, "Deleted 1 held message older than 30 days.")
     assert [h.id for h in store(tmp_path).list()] == [kept]
@@ -220,8 +215,12 @@ async def test_digest_lists_every_recipient_and_reason(tmp_path, dns_server, smt
     assert ("To:      clerk@stanion-pc.gov.uk, cllr.a@stanion-pc.gov.uk, "
             "cllr.b@stanion-pc.gov.uk") in body
     assert 'the name says "Mayor" but the address is a free-mail one (boss@gmail.com)' in body
-    assert "Bulk or mailing-list mail (Precedence: bulk)" in body
+    assert "Mailing-list or bulk mail that its sender marks as sent in bulk" in body
+    assert "1. PROBABLY ADVERTISING" in body and "2. DANGER" in body  # newest first
+    assert re.search(r"The last seven days in numbers:\s+0 delivered, 2 held for review, 0 refused",
+                     body)
+    assert "council-gateway" not in body  # no commands for the clerk to type
     assert "Subject: Gift cards" in body
-    assert "\x1b" not in body and "Spring sale\\x1b[31m" in body
+    assert "\x1b" not in body and "Spring sale<U+001B>[31m" in body
     ids = {h.id for h in store(tmp_path).list()}
     assert ids == set(re.findall(r"Id:\s+(\S+)", body))

@@ -27,9 +27,9 @@ def test_scan_prints_each_verdict(clamd: ClamdInstance, tmp_path: Path) -> None:
     result = _scan(config, str(virus), str(clean))
     out = result.stdout.decode()
     assert result.returncode == 1
-    assert (f"{virus}: REJECT (554 5.7.1 Message rejected: the attachment invoice.zip contains "
+    assert (f"{virus}: REFUSE (554 5.7.1 Message rejected: the attachment invoice.zip contains "
             "Eicar-Test-Signature)") in out
-    assert f"{clean}: ACCEPT" in out
+    assert f"{clean}: DELIVER" in out
     assert "X-Virus-Scanned: ClamAV" in out
 
 
@@ -41,7 +41,7 @@ def test_scan_reads_stdin_and_prints_json(clamd: ClamdInstance, tmp_path: Path) 
     report = json.loads(result.stdout)
     assert result.returncode == 1
     assert report["file"] == "(stdin)"
-    assert report["verdict"] == "reject"
+    assert report["verdict"] == "refuse"
     assert report["reply"].startswith("554 5.7.1 Message rejected: the attachment setup.exe")
     assert [f["name"] for f in report["filters"]] == ["antivirus", "attachments"]
 

@@ -61,8 +61,8 @@ async def test_eicar_from_outside_is_refused_with_554_and_the_clerk_is_told(
     assert alerts[0].mail_from == "" and sorted(alerts[0].rcpt_tos) == sorted([CLERK, CHAIR])
     assert b"Virus stopped: Eicar-Test-Signature" in alerts[0].data
     record = _audit(tmp_path)[-1]
-    assert record["verdict"] == "reject"
-    finding = {"filter": "antivirus", "code": "virus",
+    assert record["verdict"] == "refuse"
+    finding = {"filter": "antivirus", "code": "virus", "severity": "high",
                "text": "virus Eicar-Test-Signature in the attachment invoice.zip"}
     assert finding in record["findings"]
 

@@ -73,8 +73,8 @@ async def test_flag_delivers_with_header_and_sends_the_notice(tmp_path: Path,
     assert "delivered, marked for the clerk's attention" in body
     assert 'the phrase "personal data" in the attachment "staffing.docx"' in body
     record = audit(tmp_path)[-1]
-    assert record["verdict"] == "deliver"
-    assert any(f["filter"] == "confidential" and f["code"] == "marker"
+    assert record["verdict"] == "tag"
+    assert any(f["filter"] == "confidential" and f["code"] == "confidential.marker"
                for f in record["findings"])
 
 
@@ -85,13 +85,13 @@ async def test_hold_quarantines_and_answers_250(tmp_path: Path, smtp_sink: SmtpS
     async with running_gateway(config) as gw:
         code, reply = await in_thread(submit, gw.outbound_port, msg, [CLERK])
     assert code == 250
-    assert reply.startswith(b"2.0.0 Held for the clerk to review before it is sent: it contains "
-                            b'the phrase "commercially sensitive" in the message text')
+    assert reply.startswith(b"2.0.0 Held for the clerk to review before it is sent: the phrase "
+                            b'"commercially sensitive" in the message text, without the label')
     assert smtp_sink.messages == []
     (held,) = QuarantineStore(tmp_path / "quarantine").list()
     assert held.direction == "outbound" and held.rcpt_tos == (CLERK,)
-    assert held.reasons[0].startswith('it contains the phrase "commercially sensitive"')
-    assert audit(tmp_path)[-1]["verdict"] == "quarantine"
+    assert held.reasons[0].startswith('the phrase "commercially sensitive" in the message text')
+    assert audit(tmp_path)[-1]["verdict"] == "hold"
 
 
 async def test_reject_answers_550_with_what_to_do(tmp_path: Path, smtp_sink: SmtpSink) -> None:

@@ -14,13 +14,13 @@ import httpx
 import pytest
 
 from gateway.quarantine.store import QuarantineStore
-from gateway.review.app import CSP
 from gateway.review.auth import verify_password
+from gateway.review.render import CSP
+from gateway.review.serve import running_review
+from gateway.verdicts import Finding, Severity
 from tests.conftest import build_config
 from tests.mailmaker import make_mail
 from tests.reviewkit import PASSWORD, csrf_of, hold, log_in, review_overrides, set_password
-
-from gateway.review.serve import running_review  # isort: skip
 
 PDF = ("minutes.pdf", "application/pdf", b"%PDF-1.4\n%harmless\n")
 
@@ -305,8 +305,10 @@ async def test_downloads_only_when_allowed_and_never_for_dangerous_mail(tmp_path
     q = tmp_path / "quarantine"
     plain = hold(q, make_mail(attachments=(PDF,)),
                  reasons=("Replies would go to a free-mail address (x@gmail.com)",))
-    virus = hold(q, make_mail(attachments=(PDF,)),
-                 reasons=("virus: the attachment minutes.pdf contains Eicar-Signature",))
+    virus = hold(q, make_mail(attachments=(PDF,)), held_by="antivirus",
+                 reasons=("virus Eicar-Signature in the attachment minutes.pdf",),
+                 findings=(Finding("antivirus", "virus", Severity.HIGH,
+                                   "virus Eicar-Signature in the attachment minutes.pdf"),))
     async with running_review(config, "127.0.0.1", 0) as server:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
                                      follow_redirects=True) as client:
@@ -320,6 +322,10 @@ async def test_downloads_only_when_allowed_and_never_for_dangerous_mail(tmp_path
     assert ok.headers["content-disposition"].startswith('attachment; filename="minutes.pdf"')
     assert refused.status_code == 403 and missing.status_code == 404
     assert f"/message/{virus}/attachment/0" not in shown
+    # No button that cannot work, and the page says why.
+    assert 'value="release"' not in shown and 'value="release_and_trust"' not in shown
+    assert "It contains a virus, so it can never be released. Delete it." in shown
+    assert ">Danger<" in shown
 
 
 async def test_a_message_already_dealt_with_is_explained(page):

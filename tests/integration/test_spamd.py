@@ -104,5 +104,6 @@ async def test_spamd_opinion_holds_mail_end_to_end(tmp_path, dns_server, smtp_si
         assert (await talk(gw.inbound_port, "pat@resident.example", [CLERK],
                            make_mail()))[0] == 250
     [h] = QuarantineStore(tmp_path / "quarantine").list()
-    assert h.reasons == ("SpamAssassin scores it 10 points (its limit is 5).",)
+    assert h.reasons[1:] == ("The spam checker (SpamAssassin) scores it 10 points; it counts 5 "
+                             "or more as spam.",)
     assert len(smtp_sink.messages) == 1

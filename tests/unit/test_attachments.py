@@ -4,25 +4,30 @@ from trusted sources, "if in any doubt - do not open"; Kirkham rule 14)."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from gateway.context import Envelope, MessageContext, parse_message
-from gateway.filters.attachments import AttachmentsConfig, AttachmentsFilter, verdict_for
+from gateway.context import MessageContext, parse_message
+from gateway.filters.attachments import AttachmentsConfig, AttachmentsFilter, report
+from gateway.policy import Side
 from gateway.rules.attachments import (
     AttachmentRules,
     check_name,
     content_family,
-    display_name,
     extension_of,
     inspect_file,
     inspect_message,
 )
-from gateway.verdicts import Accept, Quarantine, Reject
+from gateway.rules.wording import display_name
+from gateway.verdicts import Action, Release, Severity
 from tests import samples
+from tests.conftest import build_config
+from tests.policykit import POLICY, build, check, context, new_spelling, notes_of, policy_of
 
 RULES = AttachmentRules()
+Make = Callable[[], bytes]  # makes a file's content
 
 NAMES = [
     # (file name, rule broken or None)
@@ -103,7 +108,7 @@ MATCHING = [
 
 
 @pytest.mark.parametrize(("name", "ctype", "make"), MATCHING)
-def test_files_that_are_what_they_say_pass(name: str, ctype: str, make) -> None:  # type: ignore[no-untyped-def]
+def test_files_that_are_what_they_say_pass(name: str, ctype: str, make: Make) -> None:
     assert inspect_file(name, make(), RULES, from_outside=True, content_type=ctype) == []
 
 
@@ -121,8 +126,8 @@ MISMATCHED = [
 
 
 @pytest.mark.parametrize(("name", "ctype", "make", "words"), MISMATCHED)
-def test_declared_type_contradicted_by_content(name: str, ctype: str, make, words: str  # type: ignore[no-untyped-def]
-                                               ) -> None:
+def test_declared_type_contradicted_by_content(name: str, ctype: str, make: Make,
+                                               words: str) -> None:
     dangers = inspect_file(name, make(), RULES, from_outside=False, content_type=ctype)
     assert [d.rule for d in dangers] == ["type-mismatch"]
     assert words in dangers[0].text
@@ -193,7 +198,7 @@ def test_encrypted_archive_still_shows_its_file_names(tmp_path: Path) -> None:
     (AttachmentRules(max_archive_size=1000),  # a small ZIP that unpacks to a lot (a "bomb")
      lambda: samples.zip_of({"a.bin": bytes(range(256)) * 20}), "unpacks to more data"),
 ])
-def test_archives_beyond_the_limits_are_dangerous(rules: AttachmentRules, make,  # type: ignore[no-untyped-def]
+def test_archives_beyond_the_limits_are_dangerous(rules: AttachmentRules, make: Make,
                                                   words: str) -> None:
     dangers = inspect_file("big.zip", make(), rules, from_outside=True)
     assert [d.rule for d in dangers] == ["archive-limits"]
@@ -235,51 +240,86 @@ def test_plain_message_and_ordinary_attachments_are_fine() -> None:
     assert inspect_message(parse_message(msg), RULES, from_outside=True) == []
 
 
-# --------------------------------------------------------------------------- verdicts
+# --------------------------------------------------------------------------- decisions
 
-def _ctx(direction: str, data: bytes) -> MessageContext:
-    return MessageContext(id="t1", direction=direction,  # type: ignore[arg-type]
-                          envelope=Envelope("a@example.org", ["clerk@stanion-pc.gov.uk"]),
-                          data=data)
+PROGRAM = samples.message(("setup.exe", "application/octet-stream", samples.clam_exe()))
+MACRO = samples.message(("budget.xlsm", "application/octet-stream", samples.xlsx()))
+SETUP_EXE = "the attachment setup.exe is a .exe file, a program or script type that is blocked"
 
 
-async def test_outbound_program_is_rejected_naming_the_file() -> None:
+def _ctx(side: Side, data: bytes) -> MessageContext:
+    return context(data, side=side, mail_from="a@example.org", rcpts=("clerk@stanion-pc.gov.uk",))
+
+
+async def test_outbound_program_is_refused_naming_the_file() -> None:
+    checked = await check(AttachmentsFilter(AttachmentsConfig()), _ctx("outbound", PROGRAM))
+    assert checked.action is Action.REFUSE
+    assert checked.decision.smtp is not None
+    assert (checked.decision.smtp.code, checked.decision.smtp.enhanced) == (554, "5.7.1")
+    assert checked.decision.text == f"Message rejected: {SETUP_EXE}"
+    (finding,) = checked.report.findings
+    assert (finding.filter, finding.code, finding.severity, finding.text) == (
+        "attachments", "attachment.blocked-type", Severity.HIGH, SETUP_EXE)
+
+
+async def test_inbound_program_is_held_for_the_it_volunteer_only() -> None:
+    checked = await check(AttachmentsFilter(AttachmentsConfig()), _ctx("inbound", PROGRAM))
+    assert checked.action is Action.HOLD
+    assert checked.decision.reasons == (SETUP_EXE,)
+    assert POLICY.release_of(checked.codes) is Release.FORCE  # the clerk cannot release it
+
+
+async def test_actions_per_side_are_configurable(tmp_path: Path) -> None:
     flt = AttachmentsFilter(AttachmentsConfig())
-    msg = samples.message(("setup.exe", "application/octet-stream", samples.clam_exe()))
-    verdict = await flt.check(_ctx("outbound", msg))
-    assert isinstance(verdict, Reject)
-    assert (verdict.code, verdict.enhanced) == (554, "5.7.1")
-    assert verdict.text == ("Message rejected: the attachment setup.exe is a .exe file, a "
-                            "program or script type that is blocked")
-    assert verdict.findings[0].filter == "attachments"
+    config = build_config(tmp_path, {"policy": {"attachment": {"inbound": "refuse",
+                                                               "outbound": "hold"}}})
+    policy = policy_of(config)
+    assert (await check(flt, _ctx("inbound", MACRO), policy)).action is Action.REFUSE
+    assert (await check(flt, _ctx("outbound", MACRO), policy)).action is Action.HOLD
 
 
-async def test_inbound_program_is_held_for_the_clerk() -> None:
+async def test_one_kind_of_danger_can_be_treated_apart_from_the_group(tmp_path: Path) -> None:
+    config = build_config(tmp_path, {"policy": {"attachment": "hold",
+                                                "attachment.macro": "refuse"}})
     flt = AttachmentsFilter(AttachmentsConfig())
-    msg = samples.message(("setup.exe", "application/octet-stream", samples.clam_exe()))
-    verdict = await flt.check(_ctx("inbound", msg))
-    assert isinstance(verdict, Quarantine)
-    assert verdict.reasons == ("the attachment setup.exe is a .exe file, a program or script "
-                               "type that is blocked",)
+    assert (await check(flt, _ctx("inbound", MACRO), policy_of(config))).action is Action.REFUSE
+    assert (await check(flt, _ctx("outbound", PROGRAM), policy_of(config))).action \
+        is Action.HOLD
 
 
-async def test_actions_per_direction_are_configurable() -> None:
-    flt = AttachmentsFilter(AttachmentsConfig(inbound_action="reject",
-                                              outbound_action="quarantine"))
-    msg = samples.message(("budget.xlsm", "application/octet-stream", samples.xlsx()))
-    assert isinstance(await flt.check(_ctx("inbound", msg)), Reject)
-    assert isinstance(await flt.check(_ctx("outbound", msg)), Quarantine)
+async def test_the_old_action_keys_still_load_and_name_their_new_spelling(tmp_path: Path) -> None:
+    old = build_config(tmp_path, {"attachments": {"inbound_action": "reject",
+                                                  "outbound_action": "quarantine"}})
+    assert list(notes_of(old)) == ["attachments.inbound_action", "attachments.outbound_action"]
+    assert new_spelling(old, "attachments.inbound_action") == {
+        "attachment": {"inbound": "refuse"}}
+    assert new_spelling(old, "attachments.outbound_action") == {
+        "attachment": {"outbound": "hold"}}
+    new = build_config(tmp_path, {"policy": {"attachment": {"inbound": "refuse",
+                                                            "outbound": "hold"}}})
+    assert new.notes == ()
+    flt = build(old, "attachments")
+    sides: tuple[tuple[Side, Action], ...] = (("inbound", Action.REFUSE),
+                                              ("outbound", Action.HOLD))
+    for side, action in sides:
+        was = await check(flt, _ctx(side, MACRO), policy_of(old))
+        now = await check(flt, _ctx(side, MACRO), policy_of(new))
+        assert was.action is action and was.decision == now.decision
 
 
-async def test_clean_message_is_accepted() -> None:
-    flt = AttachmentsFilter(AttachmentsConfig())
+async def test_clean_message_is_delivered_with_nothing_found() -> None:
     msg = samples.message(("minutes.pdf", "application/pdf", samples.pdf()))
-    assert await flt.check(_ctx("outbound", msg)) == Accept()
+    checked = await check(AttachmentsFilter(AttachmentsConfig()), _ctx("outbound", msg))
+    assert checked.report.findings == () and checked.report.change is None
+    assert checked.action is Action.DELIVER
 
 
 def test_reply_names_a_few_files_and_counts_the_rest() -> None:
     dangers = inspect_file("a.zip", samples.zip_of({f"f{i}.exe": b"x" for i in range(5)}),
                            RULES, from_outside=True)
-    verdict = verdict_for(dangers, "reject")
-    assert isinstance(verdict, Reject)
-    assert verdict.text.endswith("(and 2 more)") and len(verdict.findings) == 5
+    found = report(dangers)
+    decision = POLICY.decide(found.findings, "outbound")
+    assert decision.action is Action.REFUSE
+    assert decision.text.endswith("(and 2 more)") and len(found.findings) == 5
+    assert all(f"f{i}.exe" in decision.text for i in range(3)) and "f3.exe" not in decision.text
+    assert len(decision.because) == 5  # the audit log and the quarantine keep them all

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from gateway.config import ConfigError
-from gateway.context import Envelope, MessageContext
-from gateway.filters.confidential import HEADER, build
-from gateway.verdicts import Accept, Modify, Quarantine, Reject, Verdict
+from gateway.config import Config, ConfigError
+from gateway.filters.confidential import HEADER
+from gateway.policy import Side
+from gateway.verdicts import Action
 from tests.conftest import build_config
 from tests.documents import (
     DOCX,
@@ -25,24 +25,35 @@ from tests.documents import (
     make_xlsx,
     message_with,
 )
+from tests.policykit import Checked, build, context, new_spelling, notes_of, policy_of
+from tests.policykit import check as run_check
 
 LABEL = "Restricted Distribution Private and Confidential"
 CLLR = "cllr.smith@stanion-pc.gov.uk"
 CLERK = "clerk@stanion-pc.gov.uk"
 
 
-async def check(tmp_path: Path, msg: EmailMessage, *, rcpts: tuple[str, ...] = (CLERK,),
-                direction: str = "outbound", sender: str = CLLR,
-                settings: dict[str, Any] | None = None) -> tuple[Verdict, MessageContext]:
-    config = build_config(tmp_path, {"confidential": settings or {}})
-    ctx = MessageContext("t1", direction, Envelope(sender, list(rcpts)),  # type: ignore[arg-type]
-                         as_bytes(msg))
-    return await build(config).check(ctx), ctx
+async def checked_with(tmp_path: Path, msg: EmailMessage, *, rcpts: tuple[str, ...] = (CLERK,),
+                       side: Side = "outbound", sender: str = CLLR,
+                       settings: dict[str, Any] | None = None,
+                       policy: dict[str, Any] | None = None) -> tuple[Checked, Config]:
+    """The filter's report on ``msg`` and the decision of the config's [policy] table."""
+    overrides: dict[str, Any] = {"confidential": settings or {}}
+    if policy:
+        overrides["policy"] = policy
+    config = build_config(tmp_path, overrides)
+    ctx = context(as_bytes(msg), side=side, mail_from=sender, rcpts=rcpts)
+    return await run_check(build(config, "confidential"), ctx, policy_of(config)), config
 
 
-def header(verdict: Verdict) -> str:
-    assert isinstance(verdict, Modify), verdict
-    (name, value), = verdict.add_headers
+async def check(tmp_path: Path, msg: EmailMessage, **kw: Any) -> Checked:
+    return (await checked_with(tmp_path, msg, **kw))[0]
+
+
+def header(checked: Checked) -> str:
+    """The X-Council-Confidential value of a message the policy tags."""
+    assert checked.action is Action.TAG, checked.decision
+    name, value = checked.tag_field
     assert name == HEADER
     return value
 
@@ -55,12 +66,12 @@ def header(verdict: Verdict) -> str:
     ("Her NI number is AB 12 34 56 C.", "a National Insurance number"),
     ("Pay to sort code 12-34-56, account 12345678.", "a bank sort code and account number"),
 ])
-async def test_each_marker_kind_in_the_body_is_flagged(tmp_path: Path, body: str,
-                                                       what: str) -> None:
-    verdict, _ = await check(tmp_path, message_with(body=body))
-    assert header(verdict) == f"label=absent; found: {what} in the message text"
-    assert verdict.findings[0].code == "marker"
-    assert LABEL in verdict.findings[0].text
+async def test_each_marker_kind_in_the_body_is_tagged(tmp_path: Path, body: str,
+                                                      what: str) -> None:
+    checked = await check(tmp_path, message_with(body=body))
+    assert header(checked) == f"label=absent; found: {what} in the message text"
+    assert checked.codes == ["confidential.marker"]
+    assert LABEL in checked.report.findings[0].text
 
 
 @pytest.mark.parametrize("msg, where", [
@@ -82,8 +93,8 @@ async def test_each_marker_kind_in_the_body_is_flagged(tmp_path: Path, body: str
 ])
 async def test_markers_are_found_in_every_place(tmp_path: Path, msg: EmailMessage,
                                                 where: str) -> None:
-    verdict, _ = await check(tmp_path, msg)
-    assert f'the phrase "not for publication" in {where}' in header(verdict)
+    checked = await check(tmp_path, msg)
+    assert f'the phrase "not for publication" in {where}' in header(checked)
 
 
 async def test_identifiers_inside_office_files(tmp_path: Path) -> None:
@@ -92,7 +103,7 @@ async def test_identifiers_inside_office_files(tmp_path: Path) -> None:
         ("pay.docx", make_docx("Bank details", table=[["Sort code", "40-11-62"],
                                                       ["Account", "71234567"]]), DOCX),
     ))
-    value = header((await check(tmp_path, msg))[0])
+    value = header(await check(tmp_path, msg))
     assert 'a National Insurance number in the attachment "staff.xlsx"' in value
     assert 'a bank sort code and account number in the attachment "pay.docx"' in value
 
@@ -101,110 +112,143 @@ async def test_identifiers_inside_office_files(tmp_path: Path) -> None:
 
 async def test_labelled_message_with_markers_to_council_passes(tmp_path: Path) -> None:
     msg = message_with(subject=f"{LABEL}: staffing", body="personal data of the clerk\n")
-    verdict, ctx = await check(tmp_path, msg)
-    assert isinstance(verdict, Accept)
-    assert [f.code for f in verdict.findings] == ["labelled"]  # recorded in the audit log
-    assert ctx.notices == []
+    checked, config = await checked_with(tmp_path, msg, settings={"notify_sender": True})
+    assert checked.action is Action.DELIVER
+    assert checked.codes == ["labelled.ok"]  # recorded in the audit log
+    assert checked.report.tag is None and checked.notices(config) == []
 
 
 async def test_labelled_message_without_markers_passes_untouched(tmp_path: Path) -> None:
     msg = message_with(body=f"{LABEL}\n\nDear all, the meeting moves to Thursday.\n")
-    verdict, ctx = await check(tmp_path, msg, settings={"notify_sender": True})
-    assert verdict == Accept()
-    assert ctx.notices == []
+    checked = await check(tmp_path, msg, settings={"notify_sender": True})
+    assert checked.action is Action.DELIVER
+    assert checked.report.findings == () and checked.report.notices == ()
+    assert checked.report.tag is None and checked.report.change is None
 
 
 async def test_label_at_the_top_of_the_body_counts(tmp_path: Path) -> None:
     msg = message_with(html=f"<p><b>{LABEL.upper()}</b></p><p>personal data</p>",
                        body=f"{LABEL.upper()}\n\npersonal data\n")
-    assert isinstance((await check(tmp_path, msg))[0], Accept)
+    checked = await check(tmp_path, msg)
+    assert checked.action is Action.DELIVER and checked.codes == ["labelled.ok"]
 
 
 async def test_label_lower_down_does_not_count(tmp_path: Path) -> None:
     msg = message_with(body=f"Dear all,\n\nPlease read.\nThanks\n\n{LABEL}\n")
-    value = header((await check(tmp_path, msg))[0])
+    value = header(await check(tmp_path, msg))
     assert value == ('label=absent; found: the phrase "private and confidential" in the message '
                      "text")
 
 
-async def test_labelled_mail_outside_the_council_is_flagged(tmp_path: Path) -> None:
+async def test_labelled_mail_outside_the_council_is_tagged_even_when_refusing(
+        tmp_path: Path) -> None:
+    # The sender did what the policy asks by labelling it: [policy] confidential does not
+    # cover labelled mail.
     msg = message_with(subject=f"{LABEL} - staffing", body="personal data\n")
-    verdict, _ = await check(tmp_path, msg, rcpts=(CLERK, "friend@example.org"),
-                             settings={"action": "reject"})
-    assert header(verdict) == ("label=present; it is addressed outside the council "
+    checked = await check(tmp_path, msg, rcpts=(CLERK, "friend@example.org"),
+                          policy={"confidential": "refuse"})
+    assert header(checked) == ("label=present; it is addressed outside the council "
                                "(friend@example.org)")
-    assert [f.code for f in verdict.findings] == ["labelled-outside"]
+    assert checked.codes == ["labelled.outside"]
 
 
-async def test_labelled_mail_to_too_many_is_flagged(tmp_path: Path) -> None:
+async def test_labelled_mail_to_too_many_is_tagged(tmp_path: Path) -> None:
     rcpts = tuple(f"cllr{i}@stanion-pc.gov.uk" for i in range(5))
     msg = message_with(subject=LABEL, body="Agenda for Part II items\n")
-    verdict, _ = await check(tmp_path, msg, rcpts=rcpts, settings={"max_recipients": 4})
-    assert header(verdict) == ("label=present; it is addressed to 5 people, more than the 4 "
+    checked = await check(tmp_path, msg, rcpts=rcpts, settings={"max_recipients": 4})
+    assert header(checked) == ("label=present; it is addressed to 5 people, more than the 4 "
                                "the council allows for confidential mail")
+    assert checked.codes == ["labelled.many-recipients"]
 
 
 # ----------------------------------------------------------------------- actions
 
 async def test_hold_quarantines_with_a_plain_reason(tmp_path: Path) -> None:
-    verdict, _ = await check(tmp_path, message_with(body="personal data\n"),
-                             settings={"action": {"outbound": "hold"}})
-    assert isinstance(verdict, Quarantine)
-    assert verdict.reasons == (f'it contains the phrase "personal data" in the message text, '
-                               f'without the "{LABEL}" label',)
+    checked = await check(tmp_path, message_with(body="personal data\n"),
+                          policy={"confidential": {"outbound": "hold"}})
+    assert checked.action is Action.HOLD
+    assert checked.decision.reasons == (
+        f'the phrase "personal data" in the message text, without the label "{LABEL}"',)
 
 
-async def test_reject_says_what_where_and_what_to_do(tmp_path: Path) -> None:
-    msg = message_with(subject="Staff", body="personal data\n",
-                       attachments=(("staff.xlsx", make_xlsx([["AB 12 34 56 C"]]), XLSX),))
-    verdict, _ = await check(tmp_path, msg, rcpts=("someone@example.org",),
-                             settings={"action": "reject"})
-    assert isinstance(verdict, Reject)
-    assert (verdict.code, verdict.enhanced) == (550, "5.7.1")
-    assert verdict.text.startswith(
+REFUSED_STAFF = message_with(subject="Staff", body="personal data\n",
+                             attachments=(("staff.xlsx", make_xlsx([["AB 12 34 56 C"]]), XLSX),))
+
+
+async def test_refusal_says_what_where_and_what_to_do(tmp_path: Path) -> None:
+    checked = await check(tmp_path, REFUSED_STAFF, rcpts=("someone@example.org",),
+                          policy={"confidential": "refuse"})
+    decision = checked.decision
+    assert decision.action is Action.REFUSE and decision.smtp is not None
+    assert (decision.smtp.code, decision.smtp.enhanced) == (550, "5.7.1")
+    assert decision.text.startswith(
         'Not sent: the message contains the phrase "personal data" in the message text; a '
         'National Insurance number in the attachment "staff.xlsx" and is addressed outside the '
         f'council but is not marked "{LABEL}".')
-    assert verdict.text.endswith("Remove the material, or add the label to the Subject or the "
-                                 "top of the message, then send it again.")
-    assert len(verdict.text) <= 480  # one SMTP reply line
+    assert decision.text.endswith("Remove the material, or add the label to the Subject or the "
+                                  "top of the message, then send it again.")
+    assert len(decision.text) <= 480  # one SMTP reply line
+    assert checked.codes == ["confidential.marker", "confidential.marker",
+                             "confidential.outside"]
 
 
-async def test_a_long_reject_is_shortened_but_keeps_the_advice(tmp_path: Path) -> None:
+async def test_the_old_action_key_still_refuses_and_names_its_new_spelling(
+        tmp_path: Path) -> None:
+    old, config = await checked_with(tmp_path, REFUSED_STAFF, rcpts=("someone@example.org",),
+                                     settings={"action": "reject"})
+    assert list(notes_of(config)) == ["confidential.action"]
+    spelling = new_spelling(config, "confidential.action")
+    assert spelling == {"confidential": "refuse"}
+    new = await check(tmp_path, REFUSED_STAFF, rcpts=("someone@example.org",), policy=spelling)
+    assert old.action is Action.REFUSE and old.decision == new.decision
+
+
+async def test_a_long_refusal_is_shortened_but_keeps_the_advice(tmp_path: Path) -> None:
     names = [f"{'very long file name ' * 3}{i}.txt" for i in range(6)]
     msg = message_with(attachments=tuple((n, b"personal data", "text/plain") for n in names))
-    verdict, _ = await check(tmp_path, msg, settings={"action": "reject"})
-    assert isinstance(verdict, Reject)
-    assert len(verdict.text) <= 480
-    assert " ... Council policy:" in verdict.text
-    assert verdict.text.endswith("then send it again.")
+    decision = (await check(tmp_path, msg, policy={"confidential": "refuse"})).decision
+    assert decision.action is Action.REFUSE
+    assert len(decision.text) <= 480
+    assert " ... Council policy:" in decision.text
+    assert decision.text.endswith("then send it again.")
 
 
-async def test_actions_differ_by_direction(tmp_path: Path) -> None:
-    settings = {"action": {"outbound": "reject", "inbound": "hold"}}
+@pytest.mark.parametrize("spelling", [
+    {"policy": {"confidential": {"outbound": "refuse", "inbound": "hold"}}},
+    {"settings": {"action": {"outbound": "reject", "inbound": "hold"}}},  # the old key
+], ids=["policy", "old key"])
+async def test_actions_differ_by_side(tmp_path: Path, spelling: dict[str, Any]) -> None:
     msg = message_with(body="personal data\n")
-    assert isinstance((await check(tmp_path, msg, settings=settings))[0], Reject)
-    inbound, _ = await check(tmp_path, msg, direction="inbound", sender="a@example.org",
-                             settings=settings)
-    assert isinstance(inbound, Quarantine)
+    outbound = await check(tmp_path, msg, **spelling)
+    assert outbound.action is Action.REFUSE
+    inbound = await check(tmp_path, msg, side="inbound", sender="a@example.org", **spelling)
+    assert inbound.action is Action.HOLD
 
 
-async def test_inbound_default_is_flag_and_never_notifies_outsiders(tmp_path: Path) -> None:
-    verdict, ctx = await check(tmp_path, message_with(body="personal data\n"),
-                               direction="inbound", sender="solicitor@example.org",
-                               settings={"notify_sender": True})
-    assert header(verdict).startswith("label=absent")
-    assert ctx.notices == []
+def test_the_old_table_key_names_the_new_table(tmp_path: Path) -> None:
+    config = build_config(tmp_path, {"confidential": {"action": {"outbound": "reject",
+                                                                 "inbound": "hold"}}})
+    assert new_spelling(config, "confidential.action") == {
+        "confidential": {"inbound": "hold", "outbound": "refuse"}}
+
+
+async def test_inbound_default_is_tag_and_never_notifies_outsiders(tmp_path: Path) -> None:
+    checked, config = await checked_with(tmp_path, message_with(body="personal data\n"),
+                                         side="inbound", sender="solicitor@example.org",
+                                         settings={"notify_sender": True})
+    assert header(checked).startswith("label=absent")
+    assert len(checked.report.notices) == 1  # the filter offers one ...
+    assert checked.notices(config) == []  # ... but it never goes outside the council
 
 
 # ----------------------------------------------------------------------- the notice
 
-async def test_notice_to_the_sender_when_flagged(tmp_path: Path) -> None:
+async def test_notice_to_the_sender_when_tagged(tmp_path: Path) -> None:
     msg = message_with(subject="Staffing", body="personal data\n")
-    verdict, ctx = await check(tmp_path, msg, rcpts=(CLERK, "bob@example.org"),
-                               settings={"notify_sender": True})
-    assert isinstance(verdict, Modify)
-    (notice,) = ctx.notices
+    checked, config = await checked_with(tmp_path, msg, rcpts=(CLERK, "bob@example.org"),
+                                         settings={"notify_sender": True})
+    assert checked.action is Action.TAG
+    (notice,) = checked.notices(config)
     assert notice["To"] == CLLR
     assert notice["From"] == "Council mail gateway <postmaster@stanion-pc.gov.uk>"
     assert notice["Subject"] == 'Confidential material in your message "Staffing"'
@@ -218,16 +262,21 @@ async def test_notice_to_the_sender_when_flagged(tmp_path: Path) -> None:
 
 
 async def test_notice_when_held_says_it_was_not_sent(tmp_path: Path) -> None:
-    _, ctx = await check(tmp_path, message_with(body="personal data\n"),
-                         settings={"notify_sender": True, "action": "hold"})
-    assert ctx.notices[0].get_content().startswith("Your message has NOT been sent yet")
+    checked, config = await checked_with(tmp_path, message_with(body="personal data\n"),
+                                         settings={"notify_sender": True},
+                                         policy={"confidential": "hold"})
+    assert checked.action is Action.HOLD
+    (notice,) = checked.notices(config)
+    assert notice.get_content().startswith("Your message has NOT been sent yet")
 
 
-async def test_no_notice_unless_asked_or_when_rejected(tmp_path: Path) -> None:
+async def test_no_notice_unless_asked_or_when_refused(tmp_path: Path) -> None:
     msg = message_with(body="personal data\n")
-    assert (await check(tmp_path, msg))[1].notices == []
-    assert (await check(tmp_path, msg, settings={"notify_sender": True,
-                                                 "action": "reject"}))[1].notices == []
+    unasked = await check(tmp_path, msg)
+    assert unasked.action is Action.TAG and unasked.report.notices == ()
+    refused, config = await checked_with(tmp_path, msg, settings={"notify_sender": True},
+                                         policy={"confidential": "refuse"})
+    assert refused.action is Action.REFUSE and refused.notices(config) == []
 
 
 # ----------------------------------------------------------------------- false positives
@@ -238,14 +287,14 @@ async def test_someone_elses_confidentiality_footer_does_not_trigger(tmp_path: P
             "CONFIDENTIALITY NOTICE: This e-mail and any attachments are confidential and may "
             "contain personal data. They are intended solely for the addressee. If you have "
             "received this email in error, please notify the sender and delete it.\n")
-    verdict, _ = await check(tmp_path, message_with(body=body))
-    assert verdict == Accept()
+    checked = await check(tmp_path, message_with(body=body))
+    assert checked.report.findings == () and checked.action is Action.DELIVER
 
 
 async def test_an_identifier_in_a_footer_still_counts(tmp_path: Path) -> None:
     body = ("Hi\n\nDisclaimer: this message is confidential. Payee ref AB 12 34 56 C. "
             "If you are not the intended recipient please delete it.\n")
-    value = header((await check(tmp_path, message_with(body=body)))[0])
+    value = header(await check(tmp_path, message_with(body=body)))
     assert value == "label=absent; found: a National Insurance number in the message text"
 
 
@@ -258,7 +307,8 @@ async def test_an_identifier_in_a_footer_still_counts(tmp_path: Path) -> None:
     "Meeting on 12-03-24, invoice 20240312 attached.",
 ])
 async def test_ordinary_council_mail_is_not_flagged(tmp_path: Path, body: str) -> None:
-    assert (await check(tmp_path, message_with(body=body)))[0] == Accept()
+    checked = await check(tmp_path, message_with(body=body))
+    assert checked.report.findings == () and checked.action is Action.DELIVER
 
 
 # ----------------------------------------------------------------------- unreadable files
@@ -266,16 +316,17 @@ async def test_ordinary_council_mail_is_not_flagged(tmp_path: Path, body: str) -
 async def test_a_file_that_cannot_be_read_is_not_taken_as_clean(tmp_path: Path) -> None:
     msg = message_with(attachments=(
         ("locked.pdf", make_encrypted_pdf("personal data"), "application/pdf"),))
-    verdict, _ = await check(tmp_path, msg)
-    assert header(verdict) == ('label=absent; not checked: the attachment "locked.pdf" (it is '
+    checked = await check(tmp_path, msg)
+    assert header(checked) == ('label=absent; not checked: the attachment "locked.pdf" (it is '
                                "password-protected)")
-    assert [f.code for f in verdict.findings] == ["unreadable"]
+    assert checked.codes == ["confidential.unreadable"]
 
 
 async def test_a_labelled_message_may_carry_an_unreadable_file(tmp_path: Path) -> None:
     msg = message_with(subject=LABEL, attachments=(
         ("locked.pdf", make_encrypted_pdf("x"), "application/pdf"),))
-    assert isinstance((await check(tmp_path, msg))[0], Accept)
+    checked = await check(tmp_path, msg)
+    assert checked.action is Action.DELIVER and checked.report.tag is None
 
 
 # ----------------------------------------------------------------------- settings
@@ -289,7 +340,7 @@ def test_settings_problems_are_reported_with_their_keys(tmp_path: Path) -> None:
             "markers": ["ok", "  "],
             "max_recipients": 0,
             "colour": "red",
-        }})
+        }, "policy": {"labelled": {"outbound": "shred"}}})
     problems = {p.key: p.message for p in err.value.problems}
     assert problems["confidential.action.outbound"].startswith('"shred" is not one of')
     assert "not a regular expression" in problems["confidential.patterns.broken"]
@@ -297,6 +348,7 @@ def test_settings_problems_are_reported_with_their_keys(tmp_path: Path) -> None:
     assert "has no words" in problems["confidential.markers[1]"]
     assert "too small" in problems["confidential.max_recipients"]
     assert "not a setting" in problems["confidential.colour"]
+    assert problems["policy.labelled.outbound"].startswith('"shred" is not an action')
 
 
 async def test_configured_markers_and_patterns_replace_the_defaults(tmp_path: Path) -> None:
@@ -304,21 +356,22 @@ async def test_configured_markers_and_patterns_replace_the_defaults(tmp_path: Pa
                 "detectors": []}
     msg = message_with(body="Personal data about planning\nenforcement case PE/1234, "
                             "NI AB 12 34 56 C\n")
-    value = header((await check(tmp_path, msg, settings=settings))[0])
+    value = header(await check(tmp_path, msg, settings=settings))
     assert value == ('label=absent; found: the phrase "planning enforcement" in the message '
                      "text; text matching the pattern 'case ref' in the message text")
 
 
 def test_the_shipped_config_documents_the_defaults() -> None:
-    from gateway.config import load_config, section
-    from gateway.filters.access_codes import AccessCodesConfig, parse_access_codes
-    from gateway.filters.confidential import ConfidentialConfig, parse_confidential
-    from gateway.filters.language import LanguageConfig, parse_language
+    from gateway.assembly import load_config
+    from gateway.filters.access_codes import AccessCodesConfig
+    from gateway.filters.confidential import ConfidentialConfig
+    from gateway.filters.language import LanguageConfig
 
     config = load_config(Path(__file__).parents[2] / "config" / "gateway.toml")
-    assert parse_confidential(section(config, "confidential")) == ConfidentialConfig()
-    assert parse_access_codes(section(config, "access_codes")) == AccessCodesConfig()
-    assert parse_language(section(config, "language")) == LanguageConfig()
+    assert config.section(ConfidentialConfig) == ConfidentialConfig()
+    assert config.section(AccessCodesConfig) == AccessCodesConfig()
+    assert config.section(LanguageConfig) == LanguageConfig()
+    assert config.notes == ()  # written in today's spelling
 
 
 def test_check_config_names_the_key_and_line(tmp_path: Path) -> None:

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.config import ConfigError, parse_config, parse_size
+from gateway.assembly import KINDS, parse_config
+from gateway.config import ConfigError, parse_size
+from gateway.policy import Policy, PolicyConfig
+from gateway.verdicts import Action
 
 GOOD = '[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n'
 
@@ -98,3 +101,67 @@ def test_shipped_config_is_valid_and_is_the_embedded_default() -> None:
     config = parse_config(embedded, "shipped")
     assert config.inbound.listen == ("127.0.0.1", 2525)
     assert str(config.outbound.deliver_to) == "maildir:outbox"
+
+
+def test_the_shipped_config_uses_no_old_spelling_and_documents_the_policy() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "config" / "gateway.toml").read_text(encoding="utf-8")
+    config = parse_config(text, "shipped")
+    assert config.notes == ()
+    policy = Policy(KINDS, config.section(PolicyConfig))
+    assert policy.action_for("virus", "inbound") is Action.REFUSE
+    assert policy.action_for("attachment.macro", "inbound") is Action.HOLD
+    assert policy.action_for("attachment.macro", "outbound") is Action.REFUSE
+    assert policy.action_for("junk", "inbound") is Action.HOLD
+
+
+# Each old key, its old value, and what the policy now does (finding, side, action), plus the
+# new spelling check-config gives.
+OLD_SPELLINGS = [
+    ("clamav", "inbound_action", '"quarantine"', "virus", "inbound", Action.HOLD,
+     'virus = { inbound = "hold" }'),
+    ("clamav", "too_big", '"tempfail"', "unscannable.too-big", "outbound", Action.TEMPFAIL,
+     'unscannable = "tempfail"'),
+    ("clamav", "on_error", '"accept"', "scan-failed", "inbound", Action.DELIVER,
+     'scan-failed = "deliver"'),
+    ("attachments", "inbound_action", '"reject"', "attachment.macro", "inbound",
+     Action.REFUSE, 'attachment = { inbound = "refuse" }'),
+    ("attachments", "outbound_action", '"quarantine"', "attachment.blocked-type", "outbound",
+     Action.HOLD, 'attachment = { outbound = "hold" }'),
+    ("junk", "action", '"tag"', "junk", "inbound", Action.TAG, 'junk = { inbound = "tag" }'),
+    ("confidential", "action", '{ outbound = "hold", inbound = "flag" }',
+     "confidential.marker", "outbound", Action.HOLD,
+     'confidential = { inbound = "tag", outbound = "hold" }'),
+    ("confidential", "action", '"reject"', "confidential.marker", "inbound", Action.REFUSE,
+     'confidential = "refuse"'),
+    ("access_codes", "action", '"hold"', "access-code", "outbound", Action.HOLD,
+     'access-code = { outbound = "hold" }'),
+    ("language", "action", '"reject"', "language", "outbound", Action.REFUSE,
+     'language = { outbound = "refuse" }'),
+]
+
+
+@pytest.mark.parametrize("section,key,value,code,side,action,spelling", OLD_SPELLINGS,
+                         ids=[f"{s[0]}.{s[1]}={s[2]}" for s in OLD_SPELLINGS])
+def test_old_action_keys_still_work_and_name_the_new_spelling(
+        section: str, key: str, value: str, code: str, side: str, action: Action,
+        spelling: str) -> None:
+    config = parse_config(GOOD + f"[{section}]\n{key} = {value}\n", "old.toml")
+    policy = Policy(KINDS, config.section(PolicyConfig))
+    assert policy.action_for(code, side) is action  # type: ignore[arg-type]
+    [note] = config.notes
+    assert note.key == f"{section}.{key}" and note.line == 4
+    assert "old spelling (still read)" in note.message and spelling in note.message
+
+
+def test_an_old_key_gives_way_to_the_policy_table() -> None:
+    config = parse_config(GOOD + '[policy]\njunk = "refuse"\n[junk]\naction = "tag"\n')
+    assert Policy(KINDS, config.section(PolicyConfig)).action_for("junk", "inbound") \
+        is Action.REFUSE
+    assert "is ignored: [policy] junk already says" in config.notes[0].message
+
+
+def test_a_wrong_old_value_is_still_a_problem() -> None:
+    assert any('clamav.inbound_action (line 4): "bin" is not one of the allowed values' in p
+               for p in problems(GOOD + '[clamav]\ninbound_action = "bin"\n'))

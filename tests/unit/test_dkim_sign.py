@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import dkim
@@ -20,11 +21,14 @@ from gateway.adapters.dkim_signing import (
     txt_record,
     write_private_key,
 )
-from gateway.config import ConfigError, parse_config
-from gateway.filters import REGISTRY
-from gateway.filters.dkim import DkimFilter, build
-from gateway.verdicts import Accept, Modify
-from tests.footer_support import config_text, outbound_context
+from gateway.assembly import BY_NAME, FILTERS, chain_names, parse_config
+from gateway.config import ConfigError
+from gateway.filters.dkim import DkimConfig, DkimFilter, signing_keys
+from gateway.pipeline import Stage
+from gateway.verdicts import Action, Report
+from tests.conftest import build_config
+from tests.footer_support import config_text
+from tests.policykit import build, check, context
 
 DOMAIN = "stanion-pc.gov.uk"
 MESSAGE = (b"From: Clerk <clerk@stanion-pc.gov.uk>\r\nTo: Resident <r@example.org>\r\n"
@@ -45,14 +49,17 @@ def ed_key() -> tuple[bytes, str]:
     return generate_key("ed25519-sha256")
 
 
-def dns_for(records: dict[str, str]):  # noqa: ANN201
+DnsFunc = Callable[..., bytes | None]  # dkimpy's dnsfunc(name, timeout=5)
+
+
+def dns_for(records: dict[str, str]) -> DnsFunc:
     def dnsfunc(name: bytes, timeout: int = 5) -> bytes | None:
         value = records.get(name.decode().rstrip("."))
         return value.encode() if value else None
     return dnsfunc
 
 
-def rsa_dns(rsa_key: tuple[bytes, str], selector: str = "gateway"):  # noqa: ANN201
+def rsa_dns(rsa_key: tuple[bytes, str], selector: str = "gateway") -> DnsFunc:
     return dns_for({f"{selector}._domainkey.{DOMAIN}": txt_record("rsa-sha256", rsa_key[1])})
 
 
@@ -90,7 +97,8 @@ def test_rsa_signature_verifies_with_dkimpy(rsa_key: tuple[bytes, str]) -> None:
     lambda m: m.replace(b"The hall is booked.", b"The hall is free."),
     lambda m: m + b"Extra line added on the way.\r\n",
 ], ids=["added From", "added Subject", "changed body", "appended body"])
-def test_changes_after_signing_break_the_signature(rsa_key: tuple[bytes, str], change) -> None:  # noqa: ANN001
+def test_changes_after_signing_break_the_signature(rsa_key: tuple[bytes, str],
+                                                   change: Callable[[bytes], bytes]) -> None:
     header = sign(MESSAGE, [SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0])])
     assert not dkim.verify(header + change(MESSAGE), dnsfunc=rsa_dns(rsa_key))
 
@@ -143,9 +151,13 @@ def _key_file(tmp_path: Path, rsa_key: tuple[bytes, str], name: str = "k.pem") -
     return path
 
 
-def test_registered_last_on_the_outbound_side() -> None:
-    spec = REGISTRY["dkim"]
-    assert spec.sides == ("outbound",) and spec.order == 100 and spec.last
+def test_the_very_last_step_of_the_outbound_side(tmp_path: Path) -> None:
+    entry = BY_NAME["dkim"]
+    assert entry.sides == ("outbound",) and entry.stage is Stage.FINISH
+    assert FILTERS[-1] is entry
+    config = build_config(tmp_path, {"outbound": {"filters": ["dkim", "footer", "trace",
+                                                               "confidential"]}})
+    assert chain_names(config, "outbound")[-1] == "dkim"  # over the final bytes
 
 
 async def test_filter_signs_council_mail(tmp_path: Path, rsa_key: tuple[bytes, str]) -> None:
@@ -154,12 +166,28 @@ async def test_filter_signs_council_mail(tmp_path: Path, rsa_key: tuple[bytes, s
 [dkim]
 selector = "s2025"
 private_key_file = "{key}"
-""")))
-    verdict = await flt.check(outbound_context(MESSAGE))
-    assert isinstance(verdict, Modify) and verdict.new_bytes is not None
-    assert verdict.new_bytes.endswith(MESSAGE)  # signed over the exact bytes, nothing else moved
-    assert dkim.verify(verdict.new_bytes, dnsfunc=rsa_dns(rsa_key, "s2025"))
-    assert verdict.findings[0].code == "signed"
+""")), "dkim")
+    checked = await check(flt, context(MESSAGE))
+    change = checked.report.change
+    assert change is not None and change.new_bytes is not None and not change.add_headers
+    assert change.new_bytes.endswith(MESSAGE)  # signed over the exact bytes, nothing else moved
+    assert dkim.verify(change.new_bytes, dnsfunc=rsa_dns(rsa_key, "s2025"))
+    assert checked.codes == ["dkim.signed"] and checked.action is Action.DELIVER
+    assert checked.report.findings[0].text == f"DKIM-signed for d={DOMAIN} s=s2025"
+
+
+def test_signing_keys_use_the_first_council_domain_unless_told(
+        tmp_path: Path, rsa_key: tuple[bytes, str]) -> None:
+    key = _key_file(tmp_path, rsa_key)
+    cfg = DkimConfig(domain="", selector="gateway", private_key_file=key)
+    domain, keys = signing_keys(cfg, (DOMAIN, "stanion.org.uk"))
+    assert domain == DOMAIN
+    assert [(k.domain, k.selector, k.algorithm) for k in keys] == [
+        (DOMAIN, "gateway", "rsa-sha256")]
+    other = DkimConfig(domain="mail.stanion.org.uk", selector="gateway", private_key_file=key)
+    assert signing_keys(other, (DOMAIN,))[0] == "mail.stanion.org.uk"
+    # The signing domain may sign its own From addresses too.
+    assert "mail.stanion.org.uk" in DkimFilter.from_config(other, (DOMAIN,)).domains
 
 
 @pytest.mark.parametrize("sender,signed", [
@@ -174,20 +202,20 @@ async def test_filter_signs_only_mail_from_council_domains(
     flt = DkimFilter((SigningKey(DOMAIN, "gateway", "rsa-sha256", rsa_key[0]),),
                      frozenset({DOMAIN, "stanion.org.uk"}))
     data = MESSAGE.replace(b"Clerk <clerk@stanion-pc.gov.uk>", sender, 1)
-    verdict = await flt.check(outbound_context(data))
-    assert isinstance(verdict, Modify) is signed
-    if not signed:
-        assert isinstance(verdict, Accept) and verdict.findings[0].code == "not-signed"
+    checked = await check(flt, context(data))
+    assert (checked.report.change is not None) is signed
+    assert checked.codes == (["dkim.signed"] if signed else ["dkim.not-signed"])
+    assert checked.action is Action.DELIVER  # unsigned mail still goes
 
 
 async def test_no_key_means_unsigned_and_one_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    config = parse_config(config_text(tmp_path))
     with caplog.at_level(logging.INFO, logger="gateway.filters.dkim"):
-        flt = build(parse_config(config_text(tmp_path)))
+        flt = build(config, "dkim")
     assert [r.getMessage() for r in caplog.records if "not DKIM-signed" in r.getMessage()] \
         and len(caplog.records) == 1
-    verdict = await flt.check(outbound_context(MESSAGE))
-    assert verdict == Accept()
+    assert await flt.check(context(MESSAGE)) == Report()
 
 
 @pytest.mark.parametrize("section,expected", [

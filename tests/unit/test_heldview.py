@@ -5,22 +5,23 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.quarantine.view import clean_text, html_to_text, view
+from gateway.quarantine.view import html_for_reading, view
+from gateway.rules.wording import show_hidden
 from tests.mailmaker import make_mail
 
 
 @pytest.mark.parametrize("text,expected", [
     ("plain", "plain"),
-    ("a\x1b[31mred", "a\\x1b[31mred"),
-    ("bell\x07", "bell\\x07"),
-    ("csi\x9b2J", "csi\\x9b2J"),
-    ("evil\u202eexe.pdf", "evil\\u202eexe.pdf"),
-    ("zero\u200bwidth", "zero\\u200bwidth"),
+    ("a\x1b[31mred", "a<U+001B>[31mred"),
+    ("bell\x07", "bell<U+0007>"),
+    ("csi\x9b2J", "csi<U+009B>2J"),
+    ("evil\u202eexe.pdf", "evil<U+202E>exe.pdf"),
+    ("zero\u200bwidth", "zero<U+200B>width"),
     ("tab\tand\nnewline", "tab\tand\nnewline"),
     ("cr\r\nlf", "cr\nlf"),
 ])
-def test_clean_text(text, expected):
-    assert clean_text(text) == expected
+def test_hidden_characters_are_shown_one_way(text, expected):
+    assert show_hidden(text) == expected
 
 
 @pytest.mark.parametrize("html,present,absent", [
@@ -38,8 +39,8 @@ def test_clean_text(text, expected):
      ["evil.example", "pw"]),
     ("<style>p{color:red}</style><p>s</p>", ["s"], ["color"]),
 ])
-def test_html_to_text(html, present, absent):
-    text, _ = html_to_text(html)
+def test_html_for_reading(html, present, absent):
+    text, _ = html_for_reading(html)
     for p in present:
         assert p in text
     for a in absent:
@@ -64,4 +65,4 @@ def test_view_notes_a_hidden_html_version():
 def test_view_cleans_headers():
     v = view(make_mail(subject="Hi\x1b]0;title\x07"))
     [subject] = [value for name, value in v.headers if name == "Subject"]
-    assert "\x1b" not in subject and "\\x1b" in subject
+    assert "\x1b" not in subject and "<U+001B>" in subject

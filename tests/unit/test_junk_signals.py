@@ -1,28 +1,44 @@
-"""Each junk signal on its own, with tables of inputs (Stanion "Email"; Kirkham rule 15)."""
+"""Each junk signal on its own, with tables of inputs (Stanion "Email"; Kirkham rule 15).
+
+Every signal is one plain-English sentence the clerk can read without knowing the names of the
+checks behind it, and carries how serious it is.
+"""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
+from gateway.adapters.spamd import SpamdScore
 from gateway.authcheck import AuthResults, DkimResult, DmarcResult, SpfResult
 from gateway.context import parse_message
-from gateway.filters.junk import DEFAULT_ADVERT, DEFAULT_CHAIN, DEFAULT_PROTECTED, tag_subject
+from gateway.filters.junk import (
+    DEFAULT_ADVERT,
+    DEFAULT_CHAIN,
+    DEFAULT_PROTECTED,
+    KINDS,
+    spamd_signal,
+)
+from gateway.mime.headers import tag_subject
 from gateway.people.senders import SenderBook
 from gateway.rules.junk import (
     attachment_names,
     attachments_signal,
     auth_signals,
     blocked_signal,
+    body_text,
     bulk_signal,
     display_name_signal,
     forged_known_signal,
     link_signal,
     lookalike,
-    message_text,
+    lookalike_signal,
     phrase_signals,
     reply_to_signal,
     skeleton,
 )
+from gateway.verdicts import Severity
 from tests.mailmaker import make_mail
 
 FREE = frozenset({"gmail.com", "hotmail.com", "outlook.com"})
@@ -60,7 +76,28 @@ def test_authentication_failed_or_dmarc_says_reject(a, codes):
 
 def test_dmarc_reason_in_plain_english():
     [s] = auth_signals(auth(dmarc="fail", policy="reject", domain="bank.example"))
-    assert s.text.startswith("Failed authentication: bank.example asks receivers to reject")
+    assert s.text == ("Failed authentication: bank.example asks receivers to reject mail that "
+                      "cannot be shown to come from it, and this message cannot.")
+    assert s.severity is Severity.HIGH
+
+
+@pytest.mark.parametrize("a,text,severity", [
+    (auth(spf="fail", domain="spf.example"),
+     "Failed authentication: the server that sent it is not one that spf.example allows to "
+     "send its mail.", Severity.MEDIUM),
+    (auth(spf="softfail", domain="spf.example"),
+     "The server that sent it is probably not one that spf.example uses for its mail.",
+     Severity.LOW),
+    (auth(dkim=("fail",), domain="signed.example"),
+     "Failed authentication: its digital signature from signed.example does not match the "
+     "message (it was changed on the way, or forged).", Severity.MEDIUM),
+    (auth(dmarc="fail", policy="quarantine", domain="bank.example"),
+     "Failed authentication: bank.example asks receivers to quarantine mail that cannot be "
+     "shown to come from it, and this message cannot.", Severity.HIGH),
+])
+def test_each_authentication_failure_in_plain_english(a, text, severity):
+    [s] = auth_signals(a)
+    assert (s.text, s.severity) == (text, severity)
 
 
 @pytest.mark.parametrize("from_addr,a,forged", [
@@ -76,6 +113,19 @@ def test_forged_known_sender(from_addr, a, forged):
     assert (forged_known_signal(BOOK, from_addr, a) is not None) == forged
 
 
+def test_forged_known_sender_in_plain_english():
+    s = forged_known_signal(BOOK, "jane@nalc.gov.uk", auth(spf="fail", domain="nalc.gov.uk"))
+    assert s is not None and s.severity is Severity.HIGH
+    assert s.text == ("Claims to come from a known sender (jane@nalc.gov.uk), but nothing shows "
+                      "that it really does: it has no valid digital signature of that domain, "
+                      "and the server that sent it is not one the domain names.")
+    council = forged_known_signal(BOOK, "clerk@stanion-pc.gov.uk",
+                                  auth(dmarc="fail", policy="reject", domain="stanion-pc.gov.uk"))
+    assert council is not None
+    assert council.text.startswith("Claims to come from a council address "
+                                   "(clerk@stanion-pc.gov.uk), but nothing shows")
+
+
 @pytest.mark.parametrize("from_addr,mail_from,blocked", [
     ("spammer@bad.example", "", True),
     ("x@ok.example", "SPAMMER@bad.example", True),
@@ -86,6 +136,12 @@ def test_blocked_sender(from_addr, mail_from, blocked):
     assert (blocked_signal(BOOK, from_addr, mail_from) is not None) == blocked
 
 
+def test_blocked_sender_in_plain_english():
+    s = blocked_signal(BOOK, "x@ok.example", "SPAMMER@bad.example")
+    assert s is not None and (s.code, s.severity) == ("blocked-sender", Severity.MEDIUM)
+    assert s.text == "The clerk has blocked this sender (SPAMMER@bad.example)."
+
+
 def test_attachment_from_unknown_sender():
     data = make_mail(attachments=(("invoice.pdf", "application/pdf", b"%PDF-1.4"),
                                   ("photo.jpg", "image/jpeg", b"\xff\xd8\xff")))
@@ -93,7 +149,9 @@ def test_attachment_from_unknown_sender():
     assert names == ["invoice.pdf", "photo.jpg"]
     s = attachments_signal(names)
     assert s is not None and s.points >= 5
-    assert "2 attachments (invoice.pdf, photo.jpg)" in s.text
+    assert s.text == ("Has 2 attachments (invoice.pdf, photo.jpg) from a sender the council does "
+                      "not know; attachments are opened only from trusted sources.")
+    assert s.severity is Severity.MEDIUM
     assert attachment_names(parse_message(make_mail())) == []
     assert attachments_signal([]) is None
 
@@ -129,6 +187,15 @@ def test_inline_image_is_not_an_attachment_but_a_forwarded_message_is():
 def test_display_name_impersonation(from_header, expected):
     s = display_name_signal(from_header, BOOK, DEFAULT_PROTECTED, FREE)
     assert (s.text if s else None) == expected
+    assert s is None or s.severity is Severity.HIGH
+
+
+def test_hidden_characters_in_a_quoted_name_are_shown_one_way():
+    s = display_name_signal('"Chair\u202eman" <someone@gmail.com>', BOOK, DEFAULT_PROTECTED,
+                            FREE)
+    assert s is not None
+    assert s.text == ('Looks like phishing: the name says "Chair<U+202E>man" but the address is a '
+                      "free-mail one (someone@gmail.com).")
 
 
 @pytest.mark.parametrize("domain,imitates", [
@@ -159,6 +226,15 @@ def test_cyrillic_homoglyph_domain():
     assert lookalike("nаlc.gov.uk".encode("idna").decode(), KNOWN_DOMAINS, FREE) == "nalc.gov.uk"
 
 
+def test_lookalike_domain_in_plain_english():
+    s = lookalike_signal([("sender's", "resident.example"), ("Reply-To", "stanlon-pc.gov.uk")],
+                         KNOWN_DOMAINS, FREE)
+    assert s is not None and (s.code, s.severity) == ("lookalike-domain", Severity.HIGH)
+    assert s.text == ("Looks like phishing: the Reply-To domain stanlon-pc.gov.uk looks like "
+                      "stanion-pc.gov.uk but is not it.")
+    assert lookalike_signal([("sender's", "resident.example")], KNOWN_DOMAINS, FREE) is None
+
+
 @pytest.mark.parametrize("from_addr,reply_to,flagged", [
     ("ceo@company.example", "ceo.private@gmail.com", True),
     ("pat@gmail.com", "pat@gmail.com", False),  # the sender's own address
@@ -170,21 +246,30 @@ def test_reply_to_diverted_to_free_mail(from_addr, reply_to, flagged):
     s = reply_to_signal(from_addr, reply_to, FREE)
     assert (s is not None) == flagged
     if s:
-        assert "Replies would go to a free-mail address (ceo.private@gmail.com)" in s.text
+        assert s.text == ("Replies would go to a free-mail address (ceo.private@gmail.com), not "
+                          "to the sender (ceo@company.example).")
+        assert s.severity is Severity.MEDIUM
 
 
-@pytest.mark.parametrize("headers,known_lists,flagged", [
-    ((("List-Id", "Garden Offers <offers.garden.example>"),), (), True),
-    ((("Precedence", "bulk"),), (), True),
-    ((("Precedence", "list"),), (), True),
-    ((("List-Id", "NALC news <news.nalc.gov.uk>"),), ("news.nalc.gov.uk",), False),
-    ((), (), False),
-    ((("Precedence", "first-class"),), (), False),
+LIST_TEXT = ("Mailing-list or bulk mail from the mailing list offers.garden.example, which the "
+             "council has not said it reads.")
+BULK_TEXT = ("Mailing-list or bulk mail that its sender marks as sent in bulk, which the council "
+             "has not said it reads.")
+
+
+@pytest.mark.parametrize("headers,known_lists,expected", [
+    ((("List-Id", "Garden Offers <offers.garden.example>"),), (), LIST_TEXT),
+    ((("Precedence", "bulk"),), (), BULK_TEXT),
+    ((("Precedence", "list"),), (), BULK_TEXT),
+    ((("List-Id", "NALC news <news.nalc.gov.uk>"),), ("news.nalc.gov.uk",), None),
+    ((), (), None),
+    ((("Precedence", "first-class"),), (), None),
 ])
-def test_bulk_or_list_mail(headers, known_lists, flagged):
+def test_bulk_or_list_mail(headers, known_lists, expected):
     msg = parse_message(make_mail(headers=headers))
     s = bulk_signal(msg, known_lists)
-    assert (s is not None) == flagged
+    assert (s.text if s else None) == expected
+    assert s is None or s.severity is Severity.LOW
 
 
 @pytest.mark.parametrize("html,flagged", [
@@ -201,6 +286,7 @@ def test_link_text_shows_one_domain_target_another(html, flagged):
     assert (s is not None) == flagged
     if s:
         assert s.text.startswith('Looks like phishing: a link shows "')
+        assert s.severity is Severity.HIGH
 
 
 @pytest.mark.parametrize("body,codes,points", [
@@ -211,17 +297,64 @@ def test_link_text_shows_one_domain_target_another(html, flagged):
     ("Sales are cheaper than ever", [], 0.0),  # "cheap" as a whole word only
 ])
 def test_chain_letter_and_advertising_phrases(body, codes, points):
-    text = message_text(parse_message(make_mail(body=body)))
+    text = body_text(parse_message(make_mail(body=body)))
     signals = phrase_signals(text, DEFAULT_CHAIN, DEFAULT_ADVERT)
     assert [s.code for s in signals] == codes
     assert sum(s.points for s in signals) == points
+    assert all(s.severity is Severity.LOW for s in signals)
+
+
+def test_phrases_are_quoted_in_the_sentence():
+    chain, advert = phrase_signals("Limited time offer! Act now and forward this to everyone.",
+                                   DEFAULT_CHAIN, DEFAULT_ADVERT)
+    assert chain.text == 'Reads like a chain letter: "forward this to".'
+    assert advert.text == 'Reads like unsolicited advertising: "limited time offer", "act now".'
 
 
 def test_phrases_found_in_html_and_subject():
     msg = parse_message(make_mail(subject="You have won", body="see below",
                                   html="<p>Do <b>not</b> break this <i>chain</i></p>"))
-    codes = [s.code for s in phrase_signals(message_text(msg), DEFAULT_CHAIN, DEFAULT_ADVERT)]
+    codes = [s.code for s in phrase_signals(body_text(msg), DEFAULT_CHAIN, DEFAULT_ADVERT)]
     assert codes == ["chain-letter", "advertising"]
+
+
+def test_spamassassin_score_in_plain_english():
+    s = spamd_signal(SpamdScore(True, 7.5, 5.0), threshold=5.0)
+    assert s is not None and (s.code, s.points, s.severity) == ("spamassassin", 5.0,
+                                                                Severity.MEDIUM)
+    assert s.text == ("The spam checker (SpamAssassin) scores it 7.5 points; it counts 5 or more "
+                      "as spam.")
+    assert spamd_signal(SpamdScore(False, 1.0, 5.0), threshold=5.0) is None
+    assert spamd_signal(None, threshold=5.0) is None
+
+
+# The names of the checks behind the signals, which the clerk is not expected to know.
+JARGON = re.compile(r"\b(?:SPF|DKIM|DMARC)\b|List-Id|Precedence", re.I)
+
+
+def test_no_signal_names_the_checks_behind_it():
+    bulk_msg = parse_message(make_mail(headers=(("List-Id", "Offers <offers.garden.example>"),)))
+    signals = [
+        *auth_signals(auth(spf="fail", dkim=("fail",), dmarc="fail", policy="reject")),
+        *auth_signals(auth(spf="softfail")),
+        forged_known_signal(BOOK, "jane@nalc.gov.uk", auth(spf="fail", domain="nalc.gov.uk")),
+        blocked_signal(BOOK, "spammer@bad.example", ""),
+        attachments_signal(["invoice.pdf"]),
+        display_name_signal('"Chairman" <someone@gmail.com>', BOOK, DEFAULT_PROTECTED, FREE),
+        lookalike_signal([("sender's", "stanlon-pc.gov.uk")], KNOWN_DOMAINS, FREE),
+        reply_to_signal("ceo@company.example", "ceo.private@gmail.com", FREE),
+        bulk_signal(bulk_msg, ()),
+        bulk_signal(parse_message(make_mail(headers=(("Precedence", "bulk"),))), ()),
+        link_signal(parse_message(make_mail(
+            html='<a href="http://evil.example/">https://www.barclays.co.uk</a>'))),
+        *phrase_signals("forward this to ten friends; buy now", DEFAULT_CHAIN, DEFAULT_ADVERT),
+        spamd_signal(SpamdScore(True, 7.5, 5.0), threshold=5.0),
+    ]
+    assert all(s is not None for s in signals)
+    # Every kind of signal the junk filter reports (all its codes but the conclusion "junk").
+    assert {s.code for s in signals if s} == {k.code for k in KINDS} - {"junk"}
+    for s in signals:
+        assert s is not None and not JARGON.search(s.text), s.text
 
 
 @pytest.mark.parametrize("data,expected", [

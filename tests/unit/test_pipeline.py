@@ -1,112 +1,247 @@
-"""The filter registry and the pipeline's ordering rules, without sockets."""
+"""The assembly's list, the pipeline's two stages and the one policy, without sockets."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import pytest
 
-from gateway.config import parse_config
+from gateway.assembly import FILTERS, KINDS, SCHEMA, chain_names, default_chain, parse_config
+from gateway.config import Section
 from gateway.context import Envelope, MessageContext
-from gateway.filters import REGISTRY, default_chain, register
-from gateway.pipeline import Pipeline, chain_names, prepend_headers
-from gateway.verdicts import Accept, Modify, Quarantine, Reject, TempFail, Verdict
+from gateway.pipeline import Pipeline, Stage, apply_change
+from gateway.policy import Policy, PolicyConfig, groups_of, parse_policy
+from gateway.smtp.auth import FailureCounter
+from gateway.verdicts import (
+    Action,
+    Change,
+    Finding,
+    Kind,
+    Release,
+    Report,
+    Severity,
+    SmtpCode,
+)
+
+BASE = '[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n'
+TEST_KINDS = (
+    Kind("bad", "refused", Action.REFUSE, Action.REFUSE),
+    Kind("later", "deferred", Action.TEMPFAIL, Action.TEMPFAIL,
+         tempfail=SmtpCode(451, "4.7.1")),
+    Kind("junkish", "held", Action.HOLD, Action.HOLD),
+    Kind("marked", "tagged", Action.TAG, Action.TAG),
+    Kind("pest", "never passed on", Action.REFUSE, Action.REFUSE, Release.NEVER),
+    Kind("group.one", "in a group", Action.HOLD, Action.REFUSE, Release.FORCE),
+    Kind("group.two", "in a group"),
+)
+POLICY = Policy((*KINDS, *TEST_KINDS))
 
 
-def _ctx() -> MessageContext:
-    return MessageContext(id="t1", direction="inbound",
-                          envelope=Envelope("a@example.org", ["clerk@stanion-pc.gov.uk"]),
-                          data=b"Subject: hi\r\n\r\nbody\r\n")
+def _ctx(data: bytes = b"Subject: hi\r\n\r\nbody\r\n") -> MessageContext:
+    return MessageContext(id="t1", side="inbound",
+                          envelope=Envelope("a@example.org", ("clerk@stanion-pc.gov.uk",)),
+                          data=data)
 
 
+def found(name: str, code: str) -> Finding:
+    return Finding(name, code, Severity.MEDIUM, f"{name} found {code}")
+
+
+@dataclass
 class Fixed:
-    def __init__(self, name: str, verdict: Verdict, log: list[str]):
-        self.name, self.verdict, self.log = name, verdict, log
+    """A step that reports what it is told to and records that it ran."""
 
-    async def check(self, ctx: MessageContext) -> Verdict:
+    name: str
+    report: Report
+    log: list[str] = field(default_factory=list)
+    stage: Stage = Stage.CHECK
+    timeout: float | None = None
+
+    async def check(self, ctx: MessageContext) -> Report:
         self.log.append(self.name)
-        return self.verdict
+        return self.report
 
 
-def test_a_filter_name_can_be_registered_once_only() -> None:
-    with pytest.raises(ValueError, match="registered twice"):
-        register("trace", order=1, summary="again")(lambda config: None)  # type: ignore
+def test_every_filter_is_listed_once_with_its_kinds() -> None:
+    names = [f.name for f in FILTERS]
+    assert len(names) == len(set(names))
+    codes = [k.code for k in KINDS]
+    assert len(codes) == len(set(codes)), "a finding code is declared twice"
+    assert {"virus", "attachment.macro", "junk", "confidential.marker"} <= set(codes)
 
 
-def test_default_chain_is_sorted_by_order() -> None:
-    chain = default_chain("inbound")
-    assert chain[0] == "trace"
-    assert [REGISTRY[n].order for n in chain] == sorted(REGISTRY[n].order for n in chain)
+def test_the_default_chains_and_the_fixed_order_of_finishing_steps() -> None:
+    assert default_chain("inbound") == ["antivirus", "attachments", "junk", "confidential",
+                                        "trace"]
+    config = parse_config(BASE + '[outbound]\nfilters = ["dkim", "trace", "language", '
+                                 '"footer", "antivirus"]\n')
+    # Checks keep the listed order; footer, trace and DKIM always come last, DKIM very last.
+    assert chain_names(config, "outbound") == ["language", "antivirus", "footer", "trace",
+                                               "dkim"]
+    assert SCHEMA.filters["inbound"] == tuple(default_chain("inbound"))
 
 
 def test_configured_order_is_kept() -> None:
-    config = parse_config('[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n'
-                          '[inbound]\nfilters = ["trace"]\n')
+    config = parse_config(BASE + '[inbound]\nfilters = ["trace"]\n')
     assert chain_names(config, "inbound") == ["trace"]
 
 
-@pytest.mark.parametrize("verdict", [
-    Reject("no"), TempFail("later"), Quarantine(("junk",)),
-])
-async def test_decisive_verdict_stops_the_chain(verdict: Verdict) -> None:
+@pytest.mark.parametrize("code,action", [("bad", Action.REFUSE), ("later", Action.TEMPFAIL)])
+async def test_a_refusal_or_deferral_ends_the_run(code: str, action: Action) -> None:
     log: list[str] = []
-    config = parse_config('[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n')
-    pipe = Pipeline(config, "inbound", filters=[
-        Fixed("one", Accept(), log), Fixed("two", verdict, log), Fixed("three", Accept(), log)])
-    result = await pipe.run(_ctx())
-    assert result.verdict == verdict
+    pipe = Pipeline("inbound", [
+        Fixed("one", Report(), log), Fixed("two", Report((found("two", code),)), log),
+        Fixed("three", Report(), log), Fixed("last", Report(), log, Stage.FINISH)], POLICY)
+    outcome = await pipe.run(_ctx())
+    assert outcome.decision.action is action
     assert log == ["one", "two"]
-    assert [s.filter for s in result.steps] == ["one", "two"]
+    assert [s.filter for s in outcome.steps] == ["one", "two"]
 
 
-async def test_modifications_accumulate_and_later_filters_see_them() -> None:
+async def test_a_hold_lets_later_checks_run_but_not_the_finishing_steps() -> None:
+    log: list[str] = []
+    pipe = Pipeline("inbound", [
+        Fixed("one", Report((found("one", "junkish"),), Change((("X-One", "1"),))), log),
+        Fixed("two", Report((found("two", "marked"),), tag=Change((("X-Two", "2"),))), log),
+        Fixed("finish", Report(change=Change((("X-Fin", "1"),))), log, Stage.FINISH)], POLICY)
+    outcome = await pipe.run(_ctx())
+    assert outcome.decision.action is Action.HOLD
+    assert log == ["one", "two"]
+    assert [f.code for f in outcome.findings] == ["junkish", "marked"]  # all of them
+    assert outcome.held is not None and outcome.held.filter == "one"
+    # The held copy is the message as it stood after the check that held it.
+    assert outcome.held.data == b"X-One: 1\r\nSubject: hi\r\n\r\nbody\r\n"
+
+
+async def test_resuming_after_the_holder_with_its_finding_approved() -> None:
+    log: list[str] = []
+    held_by = Fixed("one", Report((found("one", "junkish"),)), log)
+    pipe = Pipeline("inbound", [
+        held_by, Fixed("two", Report(), log),
+        Fixed("finish", Report(change=Change((("X-Fin", "1"),))), log, Stage.FINISH)], POLICY)
+    ctx = _ctx()
+    ctx.findings.append(found("one", "junkish"))
+    outcome = await pipe.run(ctx, after="one", approved=frozenset({"junkish"}))
+    assert log == ["two", "finish"]
+    assert outcome.decision.action is Action.DELIVER
+    assert outcome.data.startswith(b"X-Fin: 1\r\n")
+    # A hold that was not approved still holds.
+    again = await pipe.run(_ctx(), after="one", approved=frozenset({"other"}))
+    assert again.decision.action is Action.DELIVER  # "one" did not run again
+    assert (await pipe.run(_ctx())).decision.action is Action.HOLD
+
+
+async def test_tag_changes_apply_only_when_the_policy_tags() -> None:
+    tagger = Fixed("t", Report((found("t", "marked"),), tag=Change((("X-Tagged", "yes"),))))
+    outcome = await Pipeline("inbound", [tagger], POLICY).run(_ctx())
+    assert outcome.decision.action is Action.TAG
+    assert outcome.data.startswith(b"X-Tagged: yes\r\n")
+    quiet = Policy((*KINDS, *TEST_KINDS), PolicyConfig({"marked": (Action.DELIVER, None)}))
+    untagged = await Pipeline("inbound", [tagger], quiet).run(_ctx())
+    assert untagged.decision.action is Action.DELIVER
+    assert b"X-Tagged" not in untagged.data
+
+
+async def test_later_checks_see_earlier_changes() -> None:
     seen: list[bytes] = []
 
     class Looker:
         name = "looker"
+        stage = Stage.CHECK
+        timeout: float | None = None
 
-        async def check(self, ctx: MessageContext) -> Verdict:
+        async def check(self, ctx: MessageContext) -> Report:
             seen.append(ctx.data)
             assert ctx.message["X-One"] == "1"
-            return Accept()
+            return Report()
 
-    config = parse_config('[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n')
-    ctx = _ctx()
-    pipe = Pipeline(config, "inbound", filters=[
-        Fixed("one", Modify(add_headers=(("X-One", "1"),)), []), Looker()])
-    result = await pipe.run(ctx)
-    assert isinstance(result.verdict, Accept)
+    pipe = Pipeline("inbound", [Fixed("one", Report(change=Change((("X-One", "1"),)))),
+                                Looker()], POLICY)
+    outcome = await pipe.run(_ctx())
+    assert outcome.decision.action is Action.DELIVER
     assert seen == [b"X-One: 1\r\nSubject: hi\r\n\r\nbody\r\n"]
 
 
-async def test_skip_filters_are_not_run() -> None:
-    log: list[str] = []
-    config = parse_config('[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n')
-    ctx = _ctx()
-    ctx.skip_filters = frozenset({"two"})
-    pipe = Pipeline(config, "inbound", filters=[
-        Fixed("one", Accept(), log), Fixed("two", Reject("no"), log)])
-    assert isinstance((await pipe.run(ctx)).verdict, Accept)
-    assert log == ["one"]
+async def test_a_failing_check_is_a_finding_that_defers() -> None:
+    class Broken:
+        name = "broken"
+        stage = Stage.CHECK
+        timeout: float | None = None
+
+        async def check(self, ctx: MessageContext) -> Report:
+            raise RuntimeError("boom")
+
+    outcome = await Pipeline("inbound", [Broken()], POLICY).run(_ctx())
+    assert outcome.decision.action is Action.TEMPFAIL
+    assert outcome.decision.smtp == SmtpCode(451, "4.3.0")
+    assert outcome.decision.text == "The broken check could not finish; please try again later"
+    assert [s.outcome for s in outcome.steps] == ["error"]
 
 
-def test_prepend_headers_folds_long_and_encodes_non_ascii() -> None:
-    out = prepend_headers(b"Subject: x\r\n\r\n", (("X-Note", "café " * 30),))
+def test_the_strongest_action_wins_and_names_why() -> None:
+    findings = (found("a", "marked"), found("b", "junkish"), found("c", "group.two"))
+    decision = POLICY.decide(findings, "inbound")
+    assert decision.action is Action.HOLD
+    assert decision.reasons == ("b found junkish",)
+    refused = POLICY.decide((*findings, found("d", "bad")), "outbound")
+    assert (refused.action, refused.text, refused.smtp) == (
+        Action.REFUSE, "d found bad", SmtpCode(554, "5.7.1"))
+
+
+def test_groups_and_the_most_specific_key_win() -> None:
+    assert groups_of("attachment.macro") == ["attachment.macro", "attachment"]
+    table = PolicyConfig({"group": (Action.TAG, Action.TAG),
+                          "group.two": (Action.HOLD, None)})
+    policy = Policy((*KINDS, *TEST_KINDS), table)
+    assert policy.action_for("group.one", "inbound") is Action.TAG
+    assert policy.action_for("group.two", "inbound") is Action.HOLD
+    assert policy.action_for("group.two", "outbound") is Action.TAG
+    assert policy.action_for("unknown", "inbound") is Action.DELIVER
+
+
+def test_an_approved_hold_delivers_but_an_approved_refusal_still_refuses() -> None:
+    approved = frozenset({"junkish", "bad"})
+    assert POLICY.decide((found("x", "junkish"),), "inbound", approved).action \
+        is Action.DELIVER
+    assert POLICY.decide((found("x", "bad"),), "inbound", approved).action is Action.REFUSE
+
+
+def test_release_rules_take_the_strictest() -> None:
+    assert POLICY.release_of(["marked"]) is Release.YES
+    assert POLICY.release_of(["marked", "group.one"]) is Release.FORCE
+    assert POLICY.release_of(["group.one", "pest"]) is Release.NEVER
+    assert POLICY.release_of(["virus"]) is Release.NEVER
+    assert POLICY.release_of(["attachment.double-extension"]) is Release.FORCE
+
+
+@pytest.mark.parametrize("raw,problem", [
+    ({"virus": "deliver"}, "is never passed on"),
+    ({"attachment": {"inbound": "tag", "outbound": "nope"}}, '"nope" is not an action'),
+    ({"atachment": "hold"}, 'did you mean "attachment"'),
+    ({"junk": {"sideways": "hold"}}, "sideways"),
+])
+def test_the_policy_table_is_checked(raw: dict[str, object], problem: str) -> None:
+    problems: list = []
+    parse_policy(Section(raw, "policy", problems), KINDS)
+    assert any(problem in str(p) for p in problems), problems
+
+
+def test_apply_change_folds_long_and_encodes_non_ascii() -> None:
+    out = apply_change(b"Subject: x\r\n\r\n", Change((("X-Note", "café " * 30),)))
     head = out.split(b"\r\n\r\n")[0]
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
     assert b"=?utf-8?" in out
     assert out.endswith(b"Subject: x\r\n\r\n")
+    assert apply_change(b"a", Change(new_bytes=b"b", add_headers=(("X", "1"),))) == b"X: 1\r\nb"
 
 
-@pytest.mark.parametrize("cls,args", [
-    (Reject, ("x", 451, "4.7.1")), (TempFail, ("x", 554, "5.7.1")), (Reject, ("x", 554, "4.7.1")),
-])
-def test_verdict_codes_are_checked(cls: type, args: tuple[object, ...]) -> None:
+@pytest.mark.parametrize("code,enhanced", [(451, "5.7.1"), (554, "4.7.1"), (250, "2.0.0")])
+def test_reply_codes_are_checked(code: int, enhanced: str) -> None:
     with pytest.raises(ValueError):
-        cls(*args)
+        SmtpCode(code, enhanced)
 
 
 def test_failed_logins_are_counted_per_address_and_forgotten() -> None:
-    from gateway.smtp.handler import FailureCounter
-
     counter = FailureCounter(window=60)
     assert [counter.record("192.0.2.1") for _ in range(3)] == [1, 2, 3]
     assert counter.count("192.0.2.2") == 0

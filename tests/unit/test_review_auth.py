@@ -6,12 +6,18 @@ from datetime import datetime, timezone
 
 import pytest
 
-from gateway.config import ConfigError, parse_config
-from gateway.quarantine.digest import build_digest
+from gateway.assembly import KINDS, parse_config
+from gateway.config import ConfigError
+from gateway.policy import Policy
+from gateway.quarantine.digest import Week, build_digest
+from gateway.quarantine.explain import explain
 from gateway.quarantine.store import HeldMessage
 from gateway.review.auth import LoginLimiter, Sessions
 from gateway.review.downloads import downloads_allowed
 from gateway.review.settings import ReviewConfig, review_config
+from gateway.verdicts import Finding, Severity
+
+POLICY = Policy(KINDS)
 
 BASE = '[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n'
 
@@ -105,31 +111,33 @@ def test_review_section_problems_are_explained(text, expected):
     assert any(str(p).startswith(expected) for p in err.value.problems), err.value.problems
 
 
-def _held(reasons: tuple[str, ...]) -> HeldMessage:
+def _held(reasons: tuple[str, ...], *findings: Finding) -> HeldMessage:
     return HeldMessage(id="1700000000.M1P1Q1.gw", received_at=datetime.now(timezone.utc),
                        direction="inbound", mail_from="pat@resident.example",
                        rcpt_tos=("clerk@stanion-pc.gov.uk",), reasons=reasons,
                        client_address="127.0.0.1", auth_user="", subject="Minutes",
-                       from_header="pat@resident.example", size=100)
+                       from_header="pat@resident.example", size=100, findings=findings)
 
 
-@pytest.mark.parametrize("reason,allowed", [
-    ("Replies would go to a free-mail address (x@gmail.com)", True),
-    ("Has 1 attachment (minutes.pdf) from a sender the council does not know", True),
-    ("virus: the attachment a.zip contains Eicar-Signature", False),
-    ("the attachment a.exe is a .exe file, a program or script type that is blocked", False),
-    ("the attachment a.docm is an Office file with macros (.docm)", False),
-    ("part of the message could not be fully virus-checked (x)", False),
+@pytest.mark.parametrize("code,severity,allowed", [
+    ("reply-to-free-mail", Severity.MEDIUM, True),
+    ("attachment-unknown-sender", Severity.MEDIUM, True),
+    ("virus", Severity.HIGH, False),
+    ("attachment.blocked-type", Severity.HIGH, False),
+    ("attachment.macro", Severity.HIGH, False),
+    ("unscannable.limits", Severity.MEDIUM, False),
+    ("lookalike-domain", Severity.HIGH, False),
 ])
-def test_downloads_never_for_mail_held_as_dangerous(reason, allowed):
-    assert downloads_allowed(ReviewConfig(allow_downloads=True), _held((reason,))) is allowed
-    assert downloads_allowed(ReviewConfig(), _held((reason,))) is False
+def test_downloads_never_for_mail_held_as_dangerous(code, severity, allowed):
+    why = explain(POLICY, _held(("held",), Finding("x", code, severity, "held")))
+    assert downloads_allowed(ReviewConfig(allow_downloads=True), why) is allowed
+    assert downloads_allowed(ReviewConfig(), why) is False
 
 
 def test_the_digest_links_each_message_to_its_page():
     config = parse_config(BASE + '[quarantine]\ndigest_to = ["clerk@stanion-pc.gov.uk"]\n'
                           '[review]\npublic_url = "https://mail.stanion-pc.gov.uk/review/"\n')
-    body = build_digest(config, [_held(("Held for a test",))]).get_content()
+    body = build_digest(config, POLICY, [_held(("Held for a test",))], Week()).get_content()
     assert ("Review:  https://mail.stanion-pc.gov.uk/review/message/1700000000.M1P1Q1.gw"
             in body)
     assert "Review them in your browser: https://mail.stanion-pc.gov.uk/review/" in body
@@ -137,5 +145,5 @@ def test_the_digest_links_each_message_to_its_page():
 
 def test_no_links_without_a_public_url():
     config = parse_config(BASE + '[quarantine]\ndigest_to = ["clerk@stanion-pc.gov.uk"]\n')
-    body = build_digest(config, [_held(("Held for a test",))]).get_content()
-    assert "Review" not in body and "http" not in body
+    body = build_digest(config, POLICY, [_held(("Held for a test",))], Week()).get_content()
+    assert "Review:" not in body and "http" not in body

@@ -8,6 +8,7 @@ import pytest
 
 from gateway.people.senders import (
     Entry,
+    SendersConfig,
     block_sender,
     learn_recipients,
     load_book,
@@ -48,6 +49,10 @@ def test_config_problems_are_reported(tmp_path):
     assert 'senders.lern' in text and 'did you mean "learn"' in text
 
 
+def _book_args(cfg):
+    return cfg.section(SendersConfig), cfg.gateway.council_domains
+
+
 def config(tmp_path, **senders):
     return build_config(tmp_path, {"senders": {
         "known": ["@northants.gov.uk"],
@@ -63,7 +68,7 @@ def test_book_reads_config_file_and_learned(tmp_path):
                                         "bad line\n@suppliers.example\n")
     (tmp_path / "learned.txt").write_text("friend@gmail.com\n")
     (tmp_path / "blocked.txt").write_text("@spam.example\n")
-    book = load_book(config(tmp_path))
+    book = load_book(*_book_args(config(tmp_path)))
     assert book.known_source("JANE@nalc.gov.uk") == "file"
     assert book.known_source("anyone@suppliers.example") == "file"
     assert book.known_source("x@northants.gov.uk") == "config"
@@ -83,7 +88,7 @@ async def test_learn_recipients_after_outbound_mail(tmp_path):
     assert learned == ["planning@district.example"]
     assert await learn_recipients(cfg, ["planning@district.example"]) == []
     assert read_entries(tmp_path / "learned.txt") == [Entry("planning@district.example")]
-    assert load_book(cfg).known_source("planning@district.example") == "learned"
+    assert load_book(*_book_args(cfg)).known_source("planning@district.example") == "learned"
 
 
 async def test_learning_concurrently_loses_nothing(tmp_path):
@@ -101,9 +106,9 @@ def test_trust_block_and_remove(tmp_path):
     cfg = config(tmp_path)
     (tmp_path / "known.txt").write_text("# comment kept\njane@nalc.gov.uk\n")
     assert block_sender(cfg, "pest@spam.example")
-    assert load_book(cfg).is_blocked("pest@spam.example")
+    assert load_book(*_book_args(cfg)).is_blocked("pest@spam.example")
     assert trust_sender(cfg, "pest@spam.example")  # trusting unblocks
-    book = load_book(cfg)
+    book = load_book(*_book_args(cfg))
     assert not book.is_blocked("pest@spam.example")
     assert book.known_source("pest@spam.example") == "file"
     assert not trust_sender(cfg, "pest@spam.example")  # already there

@@ -1,0 +1,192 @@
+"""The sections every gateway has: [gateway], [inbound], [outbound], [tls] and [quarantine],
+and :class:`Config`, the whole file as one frozen object."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway.config.reader import NextHop, Problem, Section
+
+__all__ = [
+    "Config",
+    "GatewayConfig",
+    "ListenerConfig",
+    "QuarantineConfig",
+    "TlsConfig",
+    "parse_gateway",
+    "parse_listener",
+    "parse_quarantine",
+    "parse_tls",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    council_domains: tuple[str, ...]
+    hostname: str
+    max_message_size: int
+    audit_log: Path
+    max_connections: int = 100
+    command_timeout: float = 300.0
+    filter_timeout: float = 120.0
+    shutdown_grace: float = 30.0
+    auth_failure_delay: float = 2.0
+
+    def is_council_address(self, address: str) -> bool:
+        domain = address.rpartition("@")[2].lower()
+        return domain in self.council_domains
+
+
+@dataclass(frozen=True)
+class ListenerConfig:
+    listen: tuple[str, int]
+    deliver_to: NextHop
+    filters: tuple[str, ...] | None  # None: the side's full default chain
+    trusted_networks: tuple[Any, ...] = ()
+    users_file: Path | None = None
+    deliver_user: str = ""
+    deliver_password_file: Path | None = None
+    deliver_tls_verify: bool = True
+    deliver_ca_file: Path | None = None
+    deliver_timeout: float = 60.0
+    # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
+    loopback_auth_without_tls: bool = True
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: Path | None = None
+    key_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None and self.key_file is not None
+
+
+@dataclass(frozen=True)
+class QuarantineConfig:
+    path: Path = Path("quarantine")
+    retention_days: int = 30
+    digest_to: tuple[str, ...] = ()
+    digest_time: str = "08:00"
+
+
+@dataclass(frozen=True)
+class Config:
+    """The validated configuration. Sections owned by other modules (a filter's own section,
+    [senders], [review] ...) are in ``sections``, typed: ``config.section(ClamavConfig)``."""
+
+    gateway: GatewayConfig
+    inbound: ListenerConfig
+    outbound: ListenerConfig
+    tls: TlsConfig
+    quarantine: QuarantineConfig
+    sections: Mapping[str, object] = field(default_factory=dict, repr=False)
+    source: str = "<embedded>"
+    # Old spellings that still work, each with the new one (check-config shows them).
+    notes: tuple[Problem, ...] = ()
+
+    def section(self, kind: type[T]) -> T:
+        for value in self.sections.values():
+            if type(value) is kind:
+                return value
+        raise KeyError(f"no section of type {kind.__name__} in this configuration")
+
+    def listener(self, side: str) -> ListenerConfig:
+        return self.inbound if side == "inbound" else self.outbound
+
+
+def parse_gateway(s: Section) -> GatewayConfig:
+    domains = tuple(d.lower().strip() for d in s.str_list("council_domains", ()))
+    if not domains:
+        s.problem("council_domains", 'must name at least one domain, e.g. ["stanion-pc.gov.uk"]')
+    for i, d in enumerate(domains):
+        if not re.match(r"^(?=.{1,253}$)([a-z0-9-]{1,63}\.)+[a-z0-9-]{2,63}$", d):
+            s.problem(f"council_domains[{i}]", f'"{d}" is not a domain name')
+    cfg = GatewayConfig(
+        council_domains=domains,
+        hostname=s.text("hostname", "localhost") or "localhost",
+        max_message_size=s.size("max_message_size", "25MiB"),
+        audit_log=s.path("audit_log", "logs/audit.jsonl"),
+        max_connections=s.integer("max_connections", 100, minimum=1),
+        command_timeout=s.number("command_timeout", 300.0, minimum=1),
+        filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
+        shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
+        auth_failure_delay=s.number("auth_failure_delay", 2.0, minimum=0),
+    )
+    s.finish()
+    return cfg
+
+
+def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> ListenerConfig:
+    default_listen = "127.0.0.1:2525" if side == "inbound" else "127.0.0.1:2587"
+    default_hop = "maildir:mailbox" if side == "inbound" else "maildir:outbox"
+    filters = s.str_list("filters") if s.has("filters") else None
+    if filters is not None:
+        known = list(known_filters)
+        for i, name in enumerate(filters):
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f'; did you mean "{close[0]}"?' if close else ""
+                s.problem(f"filters[{i}]", f'"{name}" is not a filter the {side} side has{hint}')
+        dupes = sorted({n for n in filters if filters.count(n) > 1})
+        if dupes:
+            s.problem("filters", f"lists {', '.join(dupes)} more than once")
+    cfg = ListenerConfig(
+        listen=s.hostport("listen", default_listen),
+        deliver_to=s.next_hop("deliver_to", default_hop),
+        filters=filters,
+        trusted_networks=(
+            s.networks("trusted_networks", ("127.0.0.0/8", "::1/128"))
+            if side == "outbound" else ()
+        ),
+        users_file=s.optional_path("users_file", "config/users") if side == "outbound" else None,
+        deliver_user=s.text("deliver_user", ""),
+        deliver_password_file=s.optional_path("deliver_password_file", ""),
+        deliver_tls_verify=s.flag("deliver_tls_verify", True),
+        deliver_ca_file=s.optional_path("deliver_ca_file", ""),
+        deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
+        loopback_auth_without_tls=(
+            s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
+    )
+    if cfg.deliver_user and cfg.deliver_password_file is None:
+        s.problem("deliver_password_file", "is needed when deliver_user is set")
+    s.finish()
+    return cfg
+
+
+def parse_tls(s: Section) -> TlsConfig:
+    cert = s.optional_path("cert_file")
+    key = s.optional_path("key_file")
+    if bool(cert) != bool(key):
+        s.problem("cert_file" if not cert else "key_file",
+                  "cert_file and key_file go together: set both or neither")
+    for name, p in (("cert_file", cert), ("key_file", key)):
+        if p is not None and not p.is_file():
+            s.problem(name, f'the file "{p}" does not exist')
+    s.finish()
+    return TlsConfig(cert, key) if cert and key else TlsConfig()
+
+
+def parse_quarantine(s: Section) -> QuarantineConfig:
+    digest_time = s.text("digest_time", "08:00")
+    if not re.match(r"^([01]\d|2[0-3]):[0-5]\d$", digest_time):
+        s.problem("digest_time", f'"{digest_time}" is not a time of day like "08:00"')
+        digest_time = "08:00"
+    cfg = QuarantineConfig(
+        path=s.path("path", "quarantine"),
+        retention_days=s.integer("retention_days", 30, minimum=1),
+        digest_to=s.str_list("digest_to", ()),
+        digest_time=digest_time,
+    )
+    s.finish()
+    return cfg
+
+
