@@ -98,7 +98,7 @@ _IP4 = re.compile(r":((?:0|[1-9]\d{0,2})(?:\.(?:0|[1-9]\d{0,2})){3})(?:/(\d+))?"
 _IP6 = re.compile(r":([0-9A-Fa-f:.]+)(?:/(\d+))?")
 _QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 
-# Section 7.1: c, r and t only in explanation text; unknown modifiers take any ABNF letter.
+# Section 7.2: c, r and t only in explanation text; unknown modifiers take any ABNF letter.
 DOMAIN_LETTERS = "slodiphv"
 EXPLAIN_LETTERS = "slodiphvcrt"
 
@@ -259,7 +259,7 @@ def check_domain_spec(spec: str) -> None:
     if not tail:
         return
     tail = tail[:-1] if tail.endswith(".") else tail
-    head, dot, top = tail.rpartition(".")
+    _, dot, top = tail.rpartition(".")
     if not dot or not _TOPLABEL.fullmatch(top):
         raise SpfPermError(f"{spec!r} does not end in a valid top label")
 
