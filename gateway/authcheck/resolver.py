@@ -3,12 +3,16 @@
 Every lookup has a short deadline. An answer that says "no such record" is an empty list; a lookup
 that could not be answered (timeout, server failure, no server reachable) raises
 :class:`DnsTempError`, which the checks report as ``temperror``: never a crash.
+
+The checks depend only on :class:`DnsLookup`, the two coroutines they call, so that their
+evaluation can be tested against a table of answers; :class:`Resolver` is the real one.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from typing import Protocol
 
 import dns.asyncresolver
 import dns.exception
@@ -18,7 +22,7 @@ import dns.resolver
 
 from gateway.config import Config, Section
 
-__all__ = ["DnsConfig", "DnsTempError", "Resolver", "parse_dns", "resolver_for"]
+__all__ = ["DnsConfig", "DnsLookup", "DnsTempError", "Resolver", "parse_dns", "resolver_for"]
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,23 @@ class DnsTempError(Exception):
     """The lookup could not be answered now; trying later may work."""
 
 
+class DnsLookup(Protocol):
+    """What the checks ask of DNS (answers as text, as :meth:`Resolver.query` gives them)."""
+
+    async def query(self, name: str, rdtype: str) -> list[str]: ...
+
+    async def txt(self, name: str) -> list[str]: ...
+
+
+def _qname(name: str) -> dns.name.Name:
+    """The absolute name, label by label: SPF targets may hold any visible character, and a
+    backslash in one is a character, not the start of a zone-file escape."""
+    if name.isascii():
+        labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
+        return dns.name.Name([label.encode("ascii") for label in labels] + [b""])
+    return dns.name.from_text(name)
+
+
 class Resolver:
     """Thin wrapper around dnspython's async resolver: lists of strings in, lists of strings out."""
 
@@ -85,7 +106,7 @@ class Resolver:
     async def query(self, name: str, rdtype: str) -> list[str]:
         """The records of one type as text; [] when the name or the type does not exist."""
         try:
-            qname = dns.name.from_text(name)
+            qname = _qname(name)
         except (dns.exception.DNSException, UnicodeError, ValueError):
             return []
         try:
@@ -103,9 +124,12 @@ class Resolver:
             return [b"".join(r.strings).decode("utf-8", "replace") for r in answer.rrset]
         if rdtype == "MX":
             ordered = sorted(answer.rrset, key=lambda r: r.preference)
+            # a null MX (RFC 7505) comes back as "."
             return [r.exchange.to_text(omit_final_dot=True) for r in ordered]
         if rdtype in ("A", "AAAA"):
             return [r.address for r in answer.rrset]
+        if rdtype == "PTR":
+            return [r.target.to_text(omit_final_dot=True) for r in answer.rrset]
         return [r.to_text() for r in answer.rrset]
 
     async def txt(self, name: str) -> list[str]:

@@ -85,8 +85,8 @@ def auth_signals(auth: AuthResults) -> list[Signal]:
     if auth.dmarc.result == "fail" and auth.dmarc.policy in ("reject", "quarantine"):
         out.append(Signal("dmarc-fail", STRONG,
                           f"Failed authentication: {auth.dmarc.domain} asks receivers to "
-                          f"{auth.dmarc.policy} mail that cannot be shown to come from it, and "
-                          "this message cannot.", Severity.HIGH))
+                          f"{auth.dmarc.requested} mail that cannot be shown to come from it, "
+                          "and this message cannot.", Severity.HIGH))
     if auth.spf.result == "fail":
         out.append(Signal("spf-fail", STRONG,
                           "Failed authentication: the server that sent it is not one that "

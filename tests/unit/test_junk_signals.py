@@ -55,7 +55,7 @@ KNOWN_DOMAINS = BOOK.known_domains()
 def auth(spf="none", dkim=(), dmarc="none", policy="none", domain="sender.example"):
     return AuthResults(SpfResult(spf, domain, "mailfrom"),
                        tuple(DkimResult(r, domain, "s") for r in dkim),
-                       DmarcResult(dmarc, domain, policy), domain)
+                       DmarcResult(dmarc, domain, policy, requested=policy), domain)
 
 
 @pytest.mark.parametrize("a,codes", [
