@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
+from gateway.config import Config
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,10 +21,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def run(args: argparse.Namespace, config: Config) -> int:
     print(f"OK: {config.source}")
     if config.notes:
         print(f"{len(config.notes)} setting(s) use an old spelling that still works:")

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
+from collections.abc import Callable
 
 from gateway.assembly import load_config
 from gateway.config import DEFAULT_CONFIG_PATH, Config, ConfigError
 
-__all__ = ["add_config_option", "load_or_report", "report_problems"]
+__all__ = ["add_config_option", "load_or_report", "report_problems", "with_config"]
 
 
 def add_config_option(parser: argparse.ArgumentParser) -> None:
@@ -32,3 +34,16 @@ def load_or_report(args: argparse.Namespace) -> Config | None:
     except ConfigError as err:
         report_problems(err)
         return None
+
+
+def with_config(command: Callable[[argparse.Namespace, Config], int]
+                ) -> Callable[[argparse.Namespace], int]:
+    """A command that needs the config: it gets it loaded, or exit status 2 after the problems
+    are printed."""
+
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        config = load_or_report(args)
+        return 2 if config is None else command(args, config)
+
+    return run

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from gateway.adapters.dkim_signing import sign
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
+from gateway.config import Config
 from gateway.filters.dkim import DkimConfig, signing_keys
 from gateway.filters.footer import FooterConfig, load_footer
 from gateway.mime.footer import apply_footer
@@ -45,10 +46,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def run(args: argparse.Namespace, config: Config) -> int:
     try:
         raw = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     except OSError as e:

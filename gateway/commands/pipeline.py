@@ -7,7 +7,8 @@ import argparse
 import json
 
 from gateway.assembly import BY_NAME, KINDS, chain_names
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
+from gateway.config import Config
 from gateway.policy import Policy, PolicyConfig
 
 
@@ -21,10 +22,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def run(args: argparse.Namespace, config: Config) -> int:
     chains = {side: chain_names(config, side) for side in ("inbound", "outbound")}
     policy = Policy(KINDS, config.section(PolicyConfig))
     table = {k.code: {"inbound": policy.action_for(k.code, "inbound").value,

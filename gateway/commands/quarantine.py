@@ -16,7 +16,7 @@ import sys
 from datetime import datetime, timezone
 
 from gateway.assembly import KINDS, assemble
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, load_or_report, with_config
 from gateway.config import Config
 from gateway.policy import Policy, PolicyConfig
 from gateway.quarantine.digest import build_digest, send_digest, week_in_numbers
@@ -114,10 +114,8 @@ def _as_dict(policy: Policy, h: HeldMessage) -> dict[str, object]:
     }
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
     held = QuarantineStore(config.quarantine.path).list()
     policy = _policy(config)
     if args.json:
@@ -150,10 +148,8 @@ def _load(config: Config, qid: str) -> tuple[HeldMessage, bytes] | None:
         return None
 
 
-def cmd_show(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_show(args: argparse.Namespace, config: Config) -> int:
     found = _load(config, args.id)
     if found is None:
         return 1
@@ -192,10 +188,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
     return _resolve(args, "delete")
 
 
-def cmd_purge(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_purge(args: argparse.Namespace, config: Config) -> int:
     days = args.days if args.days is not None else config.quarantine.retention_days
     if days < 1:
         print("--days must be 1 or more.", file=sys.stderr)
@@ -205,10 +199,8 @@ def cmd_purge(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_digest(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_digest(args: argparse.Namespace, config: Config) -> int:
     if not config.quarantine.digest_to:
         print("No one is set to receive the digest: set [quarantine] digest_to.",
               file=sys.stderr)

@@ -9,7 +9,7 @@ import signal
 import sys
 
 from gateway.assembly import assemble
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config
 from gateway.review.auth import MIN_PASSWORD_LENGTH, hash_password, write_password_hash
 from gateway.review.settings import ReviewConfig
@@ -40,10 +40,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     sp.set_defaults(func=cmd_set_password)
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     cfg = config.section(ReviewConfig)
     if not cfg.password_file.exists():
         print(f"Note: no password is set yet; run 'council-gateway review set-password' "
@@ -70,10 +68,8 @@ async def _serve(config: Config) -> int:
     return 0 if server.started else 1
 
 
-def cmd_set_password(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_set_password(args: argparse.Namespace, config: Config) -> int:
     cfg = config.section(ReviewConfig)
     if args.stdin:
         password = sys.stdin.readline().rstrip("\r\n")

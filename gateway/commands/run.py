@@ -8,7 +8,7 @@ import logging
 import signal
 
 from gateway.assembly import JOBS, load_config
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config, ConfigError
 from gateway.smtp.server import Gateway
 
@@ -26,10 +26,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def run(args: argparse.Namespace, config: Config) -> int:
     for note in config.notes:
         log.warning("old spelling in the config (still read): %s", note)
     return asyncio.run(serve(config, args.config))

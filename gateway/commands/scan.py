@@ -13,7 +13,8 @@ from email.utils import getaddresses, parseaddr
 from typing import Any
 
 from gateway.assembly import BY_NAME, Assembly, assemble
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, with_config
+from gateway.config import Config
 from gateway.context import Envelope, MessageContext
 from gateway.pipeline import Pipeline
 from gateway.smtp.replies import refusal
@@ -115,10 +116,8 @@ async def _scan_all(assembly: Assembly, args: argparse.Namespace) -> list[dict[s
     return results
 
 
-def run(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return EXIT_CONFIG
+@with_config
+def run(args: argparse.Namespace, config: Config) -> int:
     results = asyncio.run(_scan_all(assemble(config), args))
     if args.json:
         print(json.dumps(results if len(results) > 1 else results[0], indent=2))

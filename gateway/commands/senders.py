@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from gateway.commands.common import add_config_option, load_or_report
+from gateway.commands.common import add_config_option, load_or_report, with_config
 from gateway.config import Config
 from gateway.people.senders import (
     Entry,
@@ -48,10 +48,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         ap.set_defaults(func=func)
 
 
-def cmd_list(args: argparse.Namespace) -> int:
-    config = load_or_report(args)
-    if config is None:
-        return 2
+@with_config
+def cmd_list(args: argparse.Namespace, config: Config) -> int:
     cfg = senders_config(config)
     groups = [
         ("config", f"in {config.source} ([senders] known)", [parse_entry(k) for k in cfg.known]),

@@ -10,6 +10,8 @@ import socket
 import time
 from pathlib import Path
 
+from gateway.files import sync_folder
+
 __all__ = ["ensure_maildir", "write_message", "unique_name"]
 
 _counter = 0
@@ -27,14 +29,6 @@ def unique_name() -> str:
     now = time.time()
     host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
     return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{_counter}.{host}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
@@ -56,5 +50,5 @@ def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(root / "new")
+    sync_folder(root / "new")
     return final

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import html2text
 from bs4 import BeautifulSoup, Tag
 
-from gateway.rules.wording import show_hidden
+from gateway.rules.wording import human_size, show_hidden
 
 __all__ = ["AttachmentInfo", "HeldView", "format_view", "html_for_reading", "view"]
 
@@ -185,14 +185,6 @@ def view(data: bytes) -> HeldView:
     return HeldView(tuple(headers), body, body_type, tuple(_attachments(msg)), tuple(notes))
 
 
-def _size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.1f} KiB"
-    return f"{n / 1048576:.1f} MiB"
-
-
 def format_view(v: HeldView, meta: list[tuple[str, str]] | None = None) -> str:
     """The view as plain text for a terminal (every part already cleaned)."""
     lines = []
@@ -204,7 +196,7 @@ def format_view(v: HeldView, meta: list[tuple[str, str]] | None = None) -> str:
     lines.append("")
     if v.attachments:
         lines.append(f"Attachments ({len(v.attachments)}, not opened):")
-        lines += [f"  - {a.name}  ({a.content_type}, {_size(a.size)})" for a in v.attachments]
+        lines += [f"  - {a.name}  ({a.content_type}, {human_size(a.size)})" for a in v.attachments]
     else:
         lines.append("Attachments: none")
     lines.append("")

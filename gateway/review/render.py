@@ -17,7 +17,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.quarantine.store import HeldMessage
-from gateway.rules.wording import show_hidden
+from gateway.rules.wording import human_size, show_hidden
 
 __all__ = ["CONFIRM", "CSP", "Confirm", "SecurityHeaders", "environment", "matches", "safe"]
 
@@ -81,14 +81,6 @@ def safe(value: Any) -> Any:
 
 def when(dt: datetime) -> str:
     return dt.astimezone().strftime("%a %d %b %Y, %H:%M")
-
-
-def human_size(n: int) -> str:
-    if n < 1024:
-        return f"{n} bytes"
-    if n < 1024 * 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n / 1048576:.1f} MB"
 
 
 def matches(h: HeldMessage, query: str) -> bool:

@@ -20,6 +20,7 @@ __all__ = [
     "describe",
     "display_name",
     "group_hits",
+    "human_size",
     "one_line",
     "reply_text",
     "show_hidden",
@@ -42,6 +43,15 @@ def one_line(text: str, limit: int = 200) -> str:
     at most ``limit`` characters."""
     text = " ".join(show_hidden(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def human_size(n: int) -> str:
+    """``1536`` -> "1.5 KB": sizes as a person reads them."""
+    if n < 1024:
+        return f"{n} bytes"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{n / 1048576:.1f} MB"
 
 
 def display_name(name: str, limit: int = 80) -> str:
