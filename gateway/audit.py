@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.policy
 import json
 import logging
+import os
 import threading
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
@@ -35,8 +36,9 @@ class AuditLog:
             line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
             data = line.encode("utf-8", "backslashreplace")
             with _lock:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                with open(self.path, "ab") as f:
+                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                with os.fdopen(fd, "ab") as f:
                     f.write(data)
         except Exception as e:
             log.error("audit log %s not writable: %s; record was: %r", self.path, e, record)

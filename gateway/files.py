@@ -26,7 +26,7 @@ def replace_file(path: Path, data: bytes, *, exclusive: bool = False) -> None:
     """Put ``data`` at ``path`` (mode 0600). With ``exclusive``, refuse (FileExistsError) when
     the file is already there."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")  # made 0600
     try:
         with os.fdopen(fd, "wb") as f:

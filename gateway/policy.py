@@ -64,7 +64,7 @@ def parse_policy(s: Section, kinds: Iterable[Kind]) -> PolicyConfig:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f'; did you mean "{close[0]}"?' if close else ""
             s.problem(key, f"is not a kind of finding the gateway reports{hint} "
-                           "(council-gateway policy lists them)")
+                           "(council-gateway pipeline lists them)")
             continue
         if isinstance(raw, dict):
             sub = s.sub(key)
@@ -76,13 +76,13 @@ def parse_policy(s: Section, kinds: Iterable[Kind]) -> PolicyConfig:
             inbound, outbound = pair
         else:
             inbound = outbound = _action(s, key, raw)
-        for side, act in (("inbound", inbound), ("outbound", outbound)):
-            if act in (Action.DELIVER, Action.TAG):
-                never = [c for c, k in by_code.items()
-                         if key in groups_of(c) and k.release is Release.NEVER]
-                if never:
-                    s.problem(key, f'cannot be "{act}" ({side}): {", ".join(never)} is never '
-                                   "passed on; use \"refuse\" or \"hold\"")
+        passing = sorted({a.value for a in (inbound, outbound)
+                          if a in (Action.DELIVER, Action.TAG)})
+        never = [c for c, k in by_code.items()
+                 if key in groups_of(c) and k.release is Release.NEVER]
+        if passing and never:
+            s.problem(key, f'cannot be "{passing[0]}": {", ".join(never)} is never passed on; '
+                           'use "refuse" or "hold"')
         table[key] = (inbound, outbound)
     return PolicyConfig(table)
 

@@ -143,6 +143,7 @@ def base_config(tmp_path: Path) -> dict[str, Any]:
             "filters": ["trace"],
             "trusted_networks": ["127.0.0.0/8"],
             "users_file": str(tmp_path / "users"),
+            "login_locks_file": str(tmp_path / "state" / "login-locks.json"),
         },
         "quarantine": {"path": str(tmp_path / "quarantine")},
         # Nothing a test learns or blocks may land in the project's own config/ folder.

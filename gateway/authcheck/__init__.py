@@ -2,8 +2,8 @@
 
 ``authenticate`` runs the three checks under one deadline; any DNS trouble becomes ``temperror``
 for the check it hit (never an exception). ``header_value`` renders the RFC 8601 header with the
-gateway's hostname as authserv-id, and ``strip_own_results`` removes fields that claim that id
-but arrived from outside (nobody else may speak for this gateway).
+gateway's hostname as authserv-id (fields that claim that id but arrived from outside are
+removed on arrival: :func:`gateway.mime.headers.strip_trust_headers`).
 """
 
 from __future__ import annotations
@@ -33,7 +33,6 @@ __all__ = [
     "org_domain",
     "parse_dns",
     "resolver_for",
-    "strip_own_results",
 ]
 
 
@@ -120,26 +119,3 @@ def header_value(authserv_id: str, results: AuthResults) -> str:
         result=dm.result, header_from=dm.domain or "unknown", **dm_kw))
     header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=parts)
     return str(header).split(":", 1)[1].strip()
-
-
-_FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
-
-
-def strip_own_results(data: bytes, authserv_id: str) -> bytes | None:
-    """The message without Authentication-Results fields naming our authserv-id; None if none."""
-    head, sep, body = data.partition(b"\r\n\r\n")
-    if not sep:
-        head, body = data, b""
-    fields = _FIELD_SPLIT.split(head)
-    own = authserv_id.lower().encode()
-    kept = []
-    for f in fields:
-        name, colon, value = f.partition(b":")
-        if colon and name.strip().lower() == b"authentication-results":
-            ident = re.sub(rb"\([^)]*\)", b"", value).strip().split(b";", 1)[0].split()
-            if ident and ident[0].lower() == own:
-                continue
-        kept.append(f)
-    if len(kept) == len(fields):
-        return None
-    return b"\r\n".join(kept) + (sep or b"\r\n\r\n") + body

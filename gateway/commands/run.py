@@ -10,6 +10,7 @@ import signal
 from gateway.assembly import JOBS, load_config
 from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config, ConfigError
+from gateway.permissions import loose_permissions
 from gateway.smtp.server import Gateway
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace, config: Config) -> int:
     for note in config.notes:
         log.warning("old spelling in the config (still read): %s", note)
+    for warning in loose_permissions(config):
+        log.warning("%s", warning)
     return asyncio.run(serve(config, args.config))
 
 

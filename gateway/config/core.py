@@ -58,6 +58,10 @@ class ListenerConfig:
     deliver_timeout: float = 60.0
     # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
     loopback_auth_without_tls: bool = True
+    # Inbound: local parts the MX side takes although they look like routes (regex, whole part).
+    allowed_local_parts: tuple[re.Pattern[str], ...] = ()
+    # Outbound: where login lockouts are kept, so "council-gateway user unlock" can end one.
+    login_locks_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -125,6 +129,16 @@ def parse_gateway(s: Section) -> GatewayConfig:
     return cfg
 
 
+def _patterns(s: Section, name: str) -> tuple[re.Pattern[str], ...]:
+    out = []
+    for i, text in enumerate(s.str_list(name, ())):
+        try:
+            out.append(re.compile(text, re.IGNORECASE))
+        except re.error as e:
+            s.problem(f"{name}[{i}]", f"is not a regular expression Python understands: {e}")
+    return tuple(out)
+
+
 def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> ListenerConfig:
     default_listen = "127.0.0.1:2525" if side == "inbound" else "127.0.0.1:2587"
     default_hop = "maildir:mailbox" if side == "inbound" else "maildir:outbox"
@@ -155,6 +169,9 @@ def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> Liste
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
         loopback_auth_without_tls=(
             s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
+        allowed_local_parts=_patterns(s, "allowed_local_parts") if side == "inbound" else (),
+        login_locks_file=(s.optional_path("login_locks_file", "state/login-locks.json")
+                          if side == "outbound" else None),
     )
     if cfg.deliver_user and cfg.deliver_password_file is None:
         s.problem("deliver_password_file", "is needed when deliver_user is set")

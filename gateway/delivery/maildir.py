@@ -1,4 +1,5 @@
-"""Durable Maildir writes: tmp/, fsync, rename into new/, fsync the folder.
+"""Durable Maildir writes: tmp/, fsync, rename into new/, fsync the folder; files 0600 in 0700
+folders, since held and delivered mail (confidential mail included) is nobody else's to read.
 
 A message counts as delivered (or held) only once this returns; the SMTP client is told 250 after.
 """
@@ -18,8 +19,11 @@ _counter = 0
 
 
 def ensure_maildir(root: Path) -> None:
+    """The folder and its tmp/, new/ and cur/, made readable by the gateway's user only."""
+    if not root.is_dir():
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
     for sub in ("tmp", "new", "cur"):
-        (root / sub).mkdir(parents=True, exist_ok=True)
+        (root / sub).mkdir(mode=0o700, exist_ok=True)
 
 
 def unique_name() -> str:
@@ -42,7 +46,7 @@ def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
     final = root / "new" / name
     body = data.replace(b"\r\n", b"\n")
     try:
-        with open(tmp, "xb") as f:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
             f.write(body)
             f.flush()
             os.fsync(f.fileno())

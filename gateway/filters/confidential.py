@@ -17,7 +17,8 @@ What it reports (the ``[policy]`` table decides what happens; the defaults are g
   ``max_recipients`` addresses: ``labelled.outside`` and ``labelled.many-recipients``, tagged. The
   sender did what the policy asks by marking it, so it is not stopped, but the clerk can see it
   in the audit log and the sender is reminded;
-* a labelled message that goes only to a few council addresses: ``labelled.ok``, recorded only;
+* a labelled message that goes only to a few council addresses: ``label-present``, recorded
+  only;
 * inbound the default is to tag too: the council cannot hold other people to its policy, but
   a header lets the mailbox sort and mark such mail, and the audit log records it. Senders outside
   the council are never sent notices.
@@ -71,7 +72,8 @@ KINDS = (
          Action.TAG, Action.TAG, advice=_ASK),
     Kind("labelled.many-recipients", "labelled confidential mail to more people than "
          "[confidential] max_recipients", Action.TAG, Action.TAG, advice=_ASK),
-    Kind("labelled.ok", "labelled confidential mail to a few council addresses (recorded only)"),
+    Kind("label-present", "labelled confidential mail to a few council addresses (recorded "
+         "only)"),
 )
 
 DEFAULT_MARKERS: tuple[str, ...] = (
@@ -260,7 +262,7 @@ class ConfidentialFilter(TextRuleFilter):
         )
         case = examine(self.cfg, situation)
         if case is None and result.hits:
-            return Case((Finding(NAME, "labelled.ok", Severity.INFO,
+            return Case((Finding(NAME, "label-present", Severity.INFO,
                                  f"labelled; contains {describe(result.hits)}"),), None)
         return case
 

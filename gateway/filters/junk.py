@@ -6,8 +6,8 @@ advertising. Kirkham rule 15: spam and phishing.
 
 Residents are unknown senders too, so being unknown is not junk by itself. The filter
 
-1. checks SPF, DKIM and DMARC and records them in an ``Authentication-Results`` field (removing
-   any that claim to be ours but came from outside);
+1. checks SPF, DKIM and DMARC and records them in an ``Authentication-Results`` field (any
+   that claimed to be ours were removed when the message arrived);
 2. reports mail from a blocked sender (``blocked-sender``), whatever else is true;
 3. lets a known sender through when the mail is shown to be genuine;
 4. otherwise reports each junk signal (see :mod:`gateway.rules.junk`) and, when their points
@@ -20,7 +20,7 @@ import logging
 from dataclasses import dataclass
 
 from gateway.adapters.spamd import SpamdScore, spamd_check
-from gateway.authcheck import AuthResults, Resolver, authenticate, header_value, strip_own_results
+from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
 from gateway.config import Section
 from gateway.context import MessageContext
 from gateway.people.senders import SendersConfig, load_book
@@ -38,6 +38,7 @@ from gateway.rules.junk import (
     forged_known_signal,
     link_signal,
     lookalike_signal,
+    own_domain_signal,
     phrase_signals,
     reply_to_signal,
 )
@@ -56,6 +57,8 @@ SIGNALS = (
     ("spf-fail", "sent by a server the sender's domain does not allow"),
     ("spf-softfail", "sent by a server the sender's domain probably does not use"),
     ("dkim-fail", "a digital signature that does not match the message"),
+    ("council-domain-from-outside", "the council's own domain on mail from outside, without "
+     "the council's signature"),
     ("forged-known-sender", "a known sender's address on mail not shown to be theirs"),
     ("attachment-unknown-sender", "an attachment from a sender the council does not know"),
     ("display-name-impersonation", "a name that borrows a council title or a known person"),
@@ -181,9 +184,11 @@ class JunkFilter:
         blocked = blocked_signal(book, from_addr, ctx.envelope.mail_from)
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
-        if book.known_source(from_addr) and auth.authentic():
+        own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
+        if own is None and book.known_source(from_addr) and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
         signals: list[Signal | None] = [
+            own,
             *auth_signals(auth),
             forged_known_signal(book, from_addr, auth),
             attachments_signal(attachment_names(msg)),
@@ -206,8 +211,8 @@ class JunkFilter:
     async def check(self, ctx: MessageContext) -> Report:
         a = await self.assess(ctx)
         results = ("Authentication-Results", header_value(self.hostname, a.auth))
-        cleaned = strip_own_results(ctx.data, self.hostname)
-        change = Change(add_headers=(results,), new_bytes=cleaned)
+        # Fields claiming to be ours were removed when the message arrived.
+        change = Change(add_headers=(results,))
         findings = [Finding(NAME, s.code, s.severity, s.text) for s in a.signals]
         if a.blocked or a.score < self.cfg.threshold:
             return Report(tuple(findings), change)

@@ -1,12 +1,12 @@
-"""Header fields the gateway writes: folded without touching anything below them, and the
-junk tag put in front of the Subject."""
+"""Header fields the gateway writes: folded without touching anything below them, the junk tag
+put in front of the Subject, and the removal of fields only the gateway may write."""
 
 from __future__ import annotations
 
 import email.header
 import re
 
-__all__ = ["fold_header", "tag_subject"]
+__all__ = ["OWN_PREFIXES", "authserv_id", "fold_header", "strip_trust_headers", "tag_subject"]
 
 
 def fold_header(name: str, value: str, width: int = 78) -> bytes:
@@ -46,3 +46,64 @@ def tag_subject(data: bytes, prefix: str) -> bytes:
         value = head[start:m.end()].lstrip(b" ")
         head = head[:m.start()] + m.group(0)[:8] + b" " + tag + value + head[m.end():]
     return head[:-2] + (sep or b"\r\n\r\n") + body
+
+
+_FIELD_SPLIT = re.compile(rb"\r\n(?![ \t])")
+# The gateway's own fields: nobody outside may write them (they would be trusted downstream).
+OWN_PREFIXES = (b"x-council-", b"x-virus-scanned", b"x-quarantine-")
+
+
+def _without_comments(value: str) -> str:
+    """A structured field value with its (possibly nested) comments removed (RFC 5322 3.2.2)."""
+    out, depth, escaped = [], 0, False
+    for c in value:
+        if escaped:
+            escaped = False
+            if depth == 0:
+                out.append(c)
+            continue
+        if c == "\\":
+            escaped = True
+            if depth == 0:
+                out.append(c)
+        elif c == "(":
+            depth += 1
+        elif c == ")" and depth:
+            depth -= 1
+        elif depth == 0:
+            out.append(c)
+    return "".join(out)
+
+
+def authserv_id(name: str, value: str) -> str:
+    """The authserv-id an (ARC-)Authentication-Results field speaks for, normalised: comments
+    dropped, case folded, no trailing dot."""
+    parts = _without_comments(" ".join(value.split())).split(";")
+    if name == "arc-authentication-results":
+        parts = parts[1:]  # after the instance tag, i=N
+    words = parts[0].split() if parts else []
+    return words[0].lower().rstrip(".") if words else ""
+
+
+def strip_trust_headers(data: bytes, own_id: str) -> bytes:
+    """The message without header fields only this gateway may write: every
+    (ARC-)Authentication-Results that speaks for ``own_id``, and the gateway's own ``X-`` fields.
+    Everything else is kept byte for byte."""
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        head, body = data, b""
+    own = own_id.lower().rstrip(".")
+    fields = _FIELD_SPLIT.split(head)
+    kept = []
+    for f in fields:
+        name = f.partition(b":")[0].strip().lower()
+        if name.startswith(OWN_PREFIXES):
+            continue
+        if name in (b"authentication-results", b"arc-authentication-results"):
+            value = f.partition(b":")[2].decode("ascii", "replace")
+            if authserv_id(name.decode("ascii"), value) == own:
+                continue
+        kept.append(f)
+    if len(kept) == len(fields):
+        return data
+    return b"\r\n".join(kept) + (sep or b"\r\n\r\n") + body

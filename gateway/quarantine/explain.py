@@ -75,7 +75,9 @@ def explain(policy: Policy, held: HeldMessage) -> Explanation:
     shown = set(id(f) for f in holding)
     reasons = tuple(_sentence(r) for r in held.reasons) or tuple(
         _sentence(f.text) for f in holding)
-    noticed = tuple(_sentence(f.text) for f in held.findings
-                    if id(f) not in shown and f.severity > Severity.INFO)
+    noticed = tuple(dict.fromkeys(
+        s for f in held.findings
+        if id(f) not in shown and f.severity > Severity.INFO
+        and (s := _sentence(f.text)) not in reasons))
     return Explanation(css, label, severity, advice or "Release it if you expected it; "
                        "otherwise delete it.", reasons, noticed, release, why_not)

@@ -38,6 +38,7 @@ __all__ = [
     "forged_known_signal",
     "link_signal",
     "lookalike_signal",
+    "own_domain_signal",
     "body_text",
     "phrase_signals",
     "reply_to_signal",
@@ -113,6 +114,26 @@ def forged_known_signal(book: SenderBook, from_addr: str, auth: AuthResults) -> 
                   f"Claims to come from {who} ({_visible(from_addr)}), but nothing shows that it "
                   "really does: it has no valid digital signature of that domain, and the "
                   "server that sent it is not one the domain names.", Severity.HIGH)
+
+
+def own_domain_signal(council_domains: Iterable[str], from_addr: str, mail_from: str,
+                      auth: AuthResults) -> Signal | None:
+    """Mail from outside that uses the council's own domain, without a valid DKIM signature of
+    that domain: whatever SPF says (a shared provider's servers may pass it) or DNS answers."""
+    own = {d.lower() for d in council_domains}
+    for address in (from_addr, mail_from):
+        domain = _domain(address)
+        if domain not in own:
+            continue
+        signed = any(d.result == "pass" and (d.domain.lower() == domain
+                                             or d.domain.lower().endswith("." + domain))
+                     for d in auth.dkim)
+        if not signed:
+            return Signal("council-domain-from-outside", STRONG,
+                          f"Claims to come from the council ({_visible(address)}), but it came "
+                          "from outside and has no valid digital signature of the council's "
+                          "domain.", Severity.HIGH)
+    return None
 
 
 def blocked_signal(book: SenderBook, from_addr: str, mail_from: str) -> Signal | None:

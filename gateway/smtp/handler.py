@@ -5,6 +5,7 @@ decision carried out, the audit line, and only then the reply."""
 from __future__ import annotations
 
 import logging
+import re
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -20,11 +21,18 @@ from gateway.delivery import dispatch
 from gateway.delivery.dispatch import Carried, Hop
 from gateway.delivery.nexthop import DeliveryResult, Upstream
 from gateway.logctx import conn_id
-from gateway.people.users import UsersFile
+from gateway.mime.headers import strip_trust_headers
+from gateway.people.users import UsersFile, default_address
 from gateway.pipeline import Outcome
 from gateway.smtp import replies
 from gateway.smtp.auth import check_login
-from gateway.smtp.envelope import in_networks, recipient_refusal, sender_refusal
+from gateway.smtp.envelope import (
+    from_header_refusal,
+    in_networks,
+    local_part_refusal,
+    recipient_refusal,
+    sender_refusal,
+)
 from gateway.smtp.received import normalise_line_endings, received_header
 
 if TYPE_CHECKING:
@@ -33,6 +41,15 @@ if TYPE_CHECKING:
 __all__ = ["SideHandler"]
 
 log = logging.getLogger(__name__)
+
+_FROM_FIELD = re.compile(rb"^from[ \t]*:((?:[^\r\n]|\r\n[ \t])*)", re.I | re.M)
+
+
+def _login(session: Session) -> str | None:
+    creds = session.auth_data
+    if session.authenticated and isinstance(creds, LoginPassword):
+        return creds.login.decode("utf-8", "replace")
+    return None
 
 
 @dataclass(frozen=True)
@@ -64,10 +81,21 @@ class SideHandler:
         return self.config.listener(self.side)
 
     # ------------------------------------------------------------------ AUTH
-    async def check_login(self, session: Session, creds: LoginPassword) -> AuthResult:
+    async def check_login(self, session: Session, creds: LoginPassword,
+                          authzid: bytes = b"") -> AuthResult:
         ip = session.peer[0] if session.peer else "?"
-        return await check_login(UsersFile(self.listener.users_file), self.gateway.auth_failures,
-                                 creds, ip, self.config.gateway.auth_failure_delay)
+        return await check_login(UsersFile(self.listener.users_file), self.gateway.logins,
+                                 creds, ip, self.config.gateway.auth_failure_delay,
+                                 AuditLog(self.config.gateway.audit_log), authzid)
+
+    def _own_addresses(self, session: Session) -> tuple[str, ...] | None:
+        """The addresses a logged-in councillor may send as; None for a client that did not
+        log in (a trusted office server may send as any council address)."""
+        login = _login(session)
+        if login is None:
+            return None
+        recorded = UsersFile(self.listener.users_file).addresses(login)
+        return recorded or (default_address(login, self.config.gateway.council_domains),)
 
     def _may_submit(self, session: Session) -> bool:
         if session.authenticated:
@@ -82,8 +110,10 @@ class SideHandler:
         await self._drop_upstream(session)
         if self.gateway.stopping:
             return "421 4.3.2 The gateway is shutting down; please try again later"
+        own = self._own_addresses(session) if self.side == "outbound" else None
         refusal = sender_refusal(address, side=self.side, may_submit=self._may_submit(session),
-                                 smtputf8=bool(envelope.smtp_utf8), gateway=self.config.gateway)
+                                 smtputf8=bool(envelope.smtp_utf8), gateway=self.config.gateway,
+                                 own=own)
         if refusal:
             return refusal
         envelope.mail_from = address
@@ -96,6 +126,8 @@ class SideHandler:
             address, side=self.side, may_submit=self._may_submit(session),
             smtputf8=bool(envelope.smtp_utf8), count=len(envelope.rcpt_tos),
             gateway=self.config.gateway)
+        if refusal is None and self.side == "inbound":
+            refusal = local_part_refusal(address, self.listener.allowed_local_parts)
         if refusal:
             return refusal
         if self.listener.deliver_to.kind == "smtp":
@@ -143,9 +175,7 @@ class SideHandler:
             gw.changed.set()
 
     def _context(self, session: Session, envelope: Envelope, data: bytes) -> MessageContext:
-        creds = session.auth_data
-        login = (creds.login.decode("utf-8", "replace")
-                 if session.authenticated and isinstance(creds, LoginPassword) else None)
+        login = _login(session)
         mail_from = "" if envelope.mail_from in ("<>", None) else str(envelope.mail_from)
         return MessageContext(
             id=new_id(),
@@ -162,7 +192,11 @@ class SideHandler:
         started = time.monotonic()
         raw = envelope.original_content or b""
         assert isinstance(raw, bytes)
-        ctx = self._context(session, envelope, normalise_line_endings(raw))
+        data = normalise_line_endings(raw)
+        # Fields only the gateway may write are removed before anything reads the message, so
+        # a forged one is never trusted, held, released or passed on.
+        ctx = self._context(session, envelope,
+                            strip_trust_headers(data, self.config.gateway.hostname))
         protocol = "ESMTP" + ("S" if session.ssl else "") + ("A" if session.authenticated else "")
         top = received_header(helo=ctx.client_helo, ip=ctx.client_address,
                               hostname=self.config.gateway.hostname, protocol=protocol,
@@ -173,17 +207,22 @@ class SideHandler:
                         self.config, self.side, ctx.envelope.mail_from, ctx.envelope.rcpt_tos))
         session.upstream = None  # type: ignore[attr-defined]  # the hop owns it now
         outcome: Outcome | None = None
-        try:
-            outcome = await self.gateway.assembly.pipelines[ctx.side].run(ctx)
-            carried = await dispatch.carry_out(self.config, ctx, outcome, hop, top)
-            reply = replies.line(carried, outcome.decision, self.side)
-        except Exception:
-            log.exception("id=%s processing failed", ctx.id)
-            carried, reply = None, replies.INTERNAL_ERROR
+        carried: Carried | None = None
+        refusal = self._data_refusal(session, ctx)
+        if refusal is not None:
+            reply = refusal
+        else:
+            try:
+                outcome = await self.gateway.assembly.pipelines[ctx.side].run(ctx)
+                carried = await dispatch.carry_out(self.config, ctx, outcome, hop, top)
+                reply = replies.line(carried, outcome.decision, self.side)
+            except Exception:
+                log.exception("id=%s processing failed", ctx.id)
+                reply = replies.INTERNAL_ERROR
         if isinstance(hop, LiveHop) and hop.upstream is not None:
             await hop.upstream.close()
         ms = (time.monotonic() - started) * 1000
-        verdict = carried.word if carried else "tempfail"
+        verdict = carried.word if carried else ("refuse" if refusal else "tempfail")
         hop_reply = carried.delivery.reply if carried and carried.delivery else ""
         AuditLog(self.config.gateway.audit_log).write(message_event(
             ctx, outcome, verdict=verdict, reply=reply, hop_reply=hop_reply, size=len(raw),
@@ -199,6 +238,19 @@ class SideHandler:
     async def _follow_up(self, ctx: MessageContext, outcome: Outcome, carried: Carried) -> None:
         await dispatch.send_follow_up(self.config, ctx, outcome, carried)
 
+    def _data_refusal(self, session: Session, ctx: MessageContext) -> str | None:
+        """What the message itself breaks before any check looks at it: a first line that
+        would continue the gateway's own Received field, or (submission) a From: address the
+        client may not use."""
+        if ctx.data[:1] in (b" ", b"\t"):
+            return ("554 5.6.0 The message starts with a continued header line, so it is not "
+                    "a well-formed message")
+        if self.side != "outbound":
+            return None
+        head = ctx.data.split(b"\r\n\r\n", 1)[0]
+        values = [m.group(1).decode("utf-8", "replace") for m in _FROM_FIELD.finditer(head)]
+        return from_header_refusal(values, own=self._own_addresses(session),
+                                   gateway=self.config.gateway)
     async def handle_exception(self, error: Exception) -> str:
         log.error("unexpected error: %r", error, exc_info=error)
         return replies.INTERNAL_ERROR

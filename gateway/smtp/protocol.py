@@ -4,6 +4,8 @@ replies, a 421 before idle connections are closed, and password checks off the e
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import ipaddress
 import itertools
 import re
@@ -96,13 +98,20 @@ class GatewaySMTP(SMTP):
             self.transport.close()
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        # Let unparsable addresses through to the handler, which says what is wrong with them
-        # (email-validator's reason) and answers 501 5.1.7 for senders, 553 5.1.3 for recipients.
+        # The address exactly as the client wrote it: aiosmtpd's parser drops quotes that are
+        # not needed ("user%x"@d becomes user%x@d), and what is checked must be what is passed
+        # on. Unparsable addresses go through too: the handler says what is wrong with them
+        # (email-validator's reason), 501 5.1.7 for senders, 553 5.1.3 for recipients.
         address, rest = super()._getaddr(arg)
-        if address is None and arg.strip():
-            token, _, rest = arg.strip().partition(" ")
-            address = token[1:-1] if token.startswith("<") and token.endswith(">") else token
-            address = address or "<invalid>"
+        text = arg.strip()
+        if text.startswith("<") and ">" in text:
+            raw, _, after = text[1:].partition(">")
+            if address is not None:
+                return raw or "<>", rest
+            return raw or "<invalid>", after.strip()
+        if address is None and text:
+            token, _, rest = text.partition(" ")
+            address = token or "<invalid>"
         return address, rest
 
     def _timeout_cb(self) -> None:
@@ -127,16 +136,24 @@ class GatewaySMTP(SMTP):
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         return AuthResult(success=False, handled=False, auth_data=(_PENDING, auth_data))
 
-    async def _finish_auth(self, result: AuthResult) -> AuthResult:
+    async def _finish_auth(self, result: AuthResult, authzid: bytes = b"") -> AuthResult:
         data = result.auth_data
         if not (isinstance(data, tuple) and data and data[0] is _PENDING):
             return result
         creds: LoginPassword = data[1]
         assert self.session is not None
-        return await self.side_handler.check_login(self.session, creds)
+        return await self.side_handler.check_login(self.session, creds, authzid)
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:
-        return await self._finish_auth(await super().auth_PLAIN(_, args))
+        # aiosmtpd drops the authorisation identity; it is read here so that one login cannot
+        # ask to act as another (RFC 4616).
+        authzid = b""
+        if len(args) > 1:
+            try:
+                authzid = base64.b64decode(args[1].encode(), validate=True).split(b"\x00")[0]
+            except (ValueError, binascii.Error):
+                pass  # aiosmtpd answers the malformed value itself
+        return await self._finish_auth(await super().auth_PLAIN(_, args), authzid)
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._finish_auth(await super().auth_LOGIN(_, args))

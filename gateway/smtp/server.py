@@ -14,8 +14,8 @@ from typing import Any
 
 from gateway.assembly import Assembly, assemble
 from gateway.config import Config
-from gateway.smtp.auth import FailureCounter
 from gateway.smtp.handler import SideHandler
+from gateway.smtp.logins import LoginGuard
 from gateway.smtp.protocol import GatewaySMTP
 
 __all__ = ["Gateway"]
@@ -42,7 +42,7 @@ class Gateway:
         self.in_flight = 0
         self.changed = asyncio.Event()  # set when a transaction ends or a connection closes
         self.stopping = False
-        self.auth_failures = FailureCounter()
+        self.logins = LoginGuard(self.config.outbound.login_locks_file)
         self._tasks: set[asyncio.Task[Any]] = set()
 
     @property
@@ -135,6 +135,8 @@ class Gateway:
         for side in ("inbound", "outbound"):
             if self.config.listener(side).listen != config.listener(side).listen:
                 log.warning("%s.listen changed: restart the gateway for it to take effect", side)
+        if config.outbound.login_locks_file != self.logins.path:
+            self.logins = LoginGuard(config.outbound.login_locks_file)
         self.assembly = assembly
         log.info("configuration reloaded from %s", config.source)
 

@@ -83,13 +83,15 @@ async def test_clean_mail_is_delivered_with_the_scanner_header(clamd: ClamdInsta
                                                                smtp_sink: SmtpSink) -> None:
     config = _config(tmp_path, smtp_sink, clamd.address)
     msg = samples.message(("minutes.pdf", "application/pdf", samples.pdf()))
+    reply = samples.message(("minutes.pdf", "application/pdf", samples.pdf()),
+                            sender=COUNCILLOR, to=RESIDENT)
     async with running_gateway(config) as gw:
         assert await _send(gw.inbound_port, RESIDENT, CLERK, msg) == {}
-        assert await _send(gw.outbound_port, COUNCILLOR, RESIDENT, msg) == {}
+        assert await _send(gw.outbound_port, COUNCILLOR, RESIDENT, reply) == {}
     assert len(smtp_sink.messages) == 2
-    for received in smtp_sink.messages:
+    for received, sent in zip(smtp_sink.messages, (msg, reply), strict=True):
         assert b"\r\nX-Virus-Scanned: ClamAV " in b"\r\n" + received.data
-        assert received.data.endswith(msg)  # the message itself is untouched
+        assert received.data.endswith(sent)  # the message itself is untouched
 
 
 async def test_clamd_killed_gives_451_and_the_retry_after_restart_is_delivered(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.authcheck import AuthResults, authenticate, header_value, strip_own_results
+from gateway.authcheck import AuthResults, authenticate, header_value
 from gateway.authcheck.dkim import verify_dkim
 from gateway.authcheck.resolver import DnsConfig, Resolver, _nameserver
 from gateway.authcheck.spf import check_spf
@@ -170,13 +170,3 @@ async def test_header_value_records_each_method(dns_server):
     assert "spf=pass smtp.mailfrom=signer.test" in value
     assert "dkim=pass header.d=signer.test header.s=sel" in value
     assert "dmarc=pass header.from=signer.test" in value
-
-
-def test_strip_own_results_keeps_others():
-    data = (b"Authentication-Results: mx.council.test; spf=pass\r\n smtp.mailfrom=x\r\n"
-            b"Authentication-Results: (comment) MX.Council.Test; dkim=pass\r\n"
-            b"Authentication-Results: mx.other.test; dkim=pass\r\n"
-            b"Subject: hi\r\n\r\nbody\r\n")
-    out = strip_own_results(data, "mx.council.test")
-    assert out == b"Authentication-Results: mx.other.test; dkim=pass\r\nSubject: hi\r\n\r\nbody\r\n"
-    assert strip_own_results(out, "mx.council.test") is None

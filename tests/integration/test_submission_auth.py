@@ -100,7 +100,7 @@ async def test_wrong_password_gets_535_and_is_slowed(tmp_path: Path) -> None:
         codes = await in_thread(smtp_session, gw.outbound_port, steps)
         assert codes == [535, 535]
         # The failures are counted per client address: that is what slows the next try down.
-        assert gw.auth_failures.count("127.0.0.1") >= 2
+        assert gw.logins.failures_from("127.0.0.1") >= 2
 
 
 async def test_auth_is_offered_only_after_starttls(tmp_path: Path,

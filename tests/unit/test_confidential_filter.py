@@ -114,7 +114,7 @@ async def test_labelled_message_with_markers_to_council_passes(tmp_path: Path) -
     msg = message_with(subject=f"{LABEL}: staffing", body="personal data of the clerk\n")
     checked, config = await checked_with(tmp_path, msg, settings={"notify_sender": True})
     assert checked.action is Action.DELIVER
-    assert checked.codes == ["labelled.ok"]  # recorded in the audit log
+    assert checked.codes == ["label-present"]  # recorded in the audit log
     assert checked.report.tag is None and checked.notices(config) == []
 
 
@@ -130,7 +130,7 @@ async def test_label_at_the_top_of_the_body_counts(tmp_path: Path) -> None:
     msg = message_with(html=f"<p><b>{LABEL.upper()}</b></p><p>personal data</p>",
                        body=f"{LABEL.upper()}\n\npersonal data\n")
     checked = await check(tmp_path, msg)
-    assert checked.action is Action.DELIVER and checked.codes == ["labelled.ok"]
+    assert checked.action is Action.DELIVER and checked.codes == ["label-present"]
 
 
 async def test_label_lower_down_does_not_count(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from gateway.rules.junk import (
     link_signal,
     lookalike,
     lookalike_signal,
+    own_domain_signal,
     phrase_signals,
     reply_to_signal,
     skeleton,
@@ -349,6 +350,7 @@ def test_no_signal_names_the_checks_behind_it():
             html='<a href="http://evil.example/">https://www.barclays.co.uk</a>'))),
         *phrase_signals("forward this to ten friends; buy now", DEFAULT_CHAIN, DEFAULT_ADVERT),
         spamd_signal(SpamdScore(True, 7.5, 5.0), threshold=5.0),
+        own_domain_signal(("stanion-pc.gov.uk",), "clerk@stanion-pc.gov.uk", "", auth()),
     ]
     assert all(s is not None for s in signals)
     # Every kind of signal the junk filter reports (all its codes but the conclusion "junk").

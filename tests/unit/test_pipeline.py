@@ -11,7 +11,6 @@ from gateway.config import Section
 from gateway.context import Envelope, MessageContext
 from gateway.pipeline import Pipeline, Stage, apply_change
 from gateway.policy import Policy, PolicyConfig, groups_of, parse_policy
-from gateway.smtp.auth import FailureCounter
 from gateway.verdicts import (
     Action,
     Change,
@@ -239,14 +238,3 @@ def test_apply_change_folds_long_and_encodes_non_ascii() -> None:
 def test_reply_codes_are_checked(code: int, enhanced: str) -> None:
     with pytest.raises(ValueError):
         SmtpCode(code, enhanced)
-
-
-def test_failed_logins_are_counted_per_address_and_forgotten() -> None:
-    counter = FailureCounter(window=60)
-    assert [counter.record("192.0.2.1") for _ in range(3)] == [1, 2, 3]
-    assert counter.count("192.0.2.2") == 0
-    counter.clear("192.0.2.1")
-    assert counter.count("192.0.2.1") == 0
-    gone = FailureCounter(window=0)
-    gone.record("192.0.2.1")
-    assert gone.count("192.0.2.1") == 0
