@@ -29,6 +29,20 @@ class AuditLog:
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    def writable(self, room: int = 64 * 1024) -> bool:
+        """Whether a line can be added now: the file opens for appending and the disk has
+        ``room`` bytes free. Asked before a message is passed on, so the monitoring record
+        of it is not silently lost (a full disk turns mail away for now instead)."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                return os.fstatvfs(fd).f_bavail * os.fstatvfs(fd).f_frsize >= room
+            finally:
+                os.close(fd)
+        except OSError:
+            return False
+
     def write(self, record: dict[str, Any]) -> bool:
         """Append one line; False (and an error in the log) when it could not be written."""
         record = {"time": datetime.now(timezone.utc).isoformat(timespec="milliseconds"), **record}

@@ -32,12 +32,17 @@ def _secrets(config: Config) -> list[tuple[str, Path | None]]:
 
 
 def _folders(config: Config) -> list[tuple[str, Path | None]]:
-    out: list[tuple[str, Path | None]] = [("quarantine.path", config.quarantine.path),
-                                          ("gateway.audit_log", config.gateway.audit_log)]
+    """Where mail is kept: a Maildir's new/ and cur/ (the folder itself may hold a README
+    anyone can read), and the audit log."""
+    maildirs: list[tuple[str, Path | None]] = [("quarantine.path", config.quarantine.path)]
     for side in ("inbound", "outbound"):
         hop = config.listener(side).deliver_to
         if hop.kind == "maildir":
-            out.append((f"{side}.deliver_to", hop.path))
+            maildirs.append((f"{side}.deliver_to", hop.path))
+    out: list[tuple[str, Path | None]] = [("gateway.audit_log", config.gateway.audit_log)]
+    for key, root in maildirs:
+        if root is not None:
+            out += [(key, root / "new"), (key, root / "cur")]
     return out
 
 

@@ -60,11 +60,32 @@ class SinkHandler:
         return "250 2.0.0 Stored in the mailbox"
 
 
+class _CountingSMTP(AioSMTP):
+    """The sink's protocol, counting its open connections (so tests can see leaks)."""
+
+    def __init__(self, sink: SmtpSink, **kwargs: Any):
+        super().__init__(sink.handler, **kwargs)
+        self.sink = sink
+
+    def connection_made(self, transport: Any) -> None:
+        if self._original_transport is None:  # not the STARTTLS upgrade
+            self.sink.connections += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        super().connection_lost(error)
+        self.sink.connections -= 1
+        self.sink.changed.set()
+
+
 class SmtpSink:
-    def __init__(self) -> None:
+    def __init__(self, **smtp_options: Any) -> None:
         self.handler = SinkHandler()
         self.host = "127.0.0.1"
         self.port = 0
+        self.connections = 0
+        self.changed = asyncio.Event()
+        self.smtp_options = {"enable_SMTPUTF8": True, "hostname": "sink.test", **smtp_options}
         self._server: asyncio.base_events.Server | None = None
 
     @property
@@ -79,8 +100,7 @@ class SmtpSink:
         self.handler.arrived = asyncio.Condition()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: AioSMTP(self.handler, enable_SMTPUTF8=True, hostname="sink.test"),
-            host=self.host, port=0)
+            lambda: _CountingSMTP(self, **self.smtp_options), host=self.host, port=0)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
@@ -95,6 +115,18 @@ class SmtpSink:
             async with self.handler.arrived:
                 await self.handler.arrived.wait_for(lambda: len(self.messages) >= n)
         return self.messages
+
+    async def settle(self, deadline: float = 10.0) -> int:
+        """Wait until no connection is open any more (a deadline, not a sleep); returns how
+        many are still open when it passes."""
+        try:
+            async with asyncio.timeout(deadline):
+                while self.connections:
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            pass
+        return self.connections
 
     @property
     def url(self) -> str:

@@ -2,7 +2,7 @@
 
     python -m tests.netclient session --host H --port P [--source ADDR] [--helo NAME]
         [--starttls [--cafile F]] [--auth PLAIN|LOGIN --user U --password PW]
-        [--mail-from ADDR] [--rcpt ADDR ...] [--data FILE|-] [--keep-going] [--timeout S]
+        [--mail-from ADDR] [--rcpt ADDR ...] [--raw] [--data FILE|-] [--keep-going] [--timeout S]
 
 prints one JSON line per command: ``{"cmd": "MAIL", "arg": "...", "code": 530, "text": "5.7.0
 ..."}``. Commands are CONNECT (the greeting), EHLO, STARTTLS, AUTH (the last reply of the
@@ -11,17 +11,23 @@ final dot) and QUIT. A command that got no reply has ``"code": null`` and an ``"
 session ends there. Like a real client it stops after a refused STARTTLS, AUTH or MAIL, and skips
 DATA when no recipient was taken (``--keep-going`` sends every command regardless). Without
 ``--mail-from`` it ends after AUTH, for tests of login alone. DATA bytes get CRLF line ends and
-dot-stuffing, as smtplib's ``sendmail`` does.
+dot-stuffing, as smtplib's ``sendmail`` does. With ``--raw`` the ``--mail-from`` and ``--rcpt``
+values go on the wire verbatim after ``MAIL FROM:`` and ``RCPT TO:`` (give the angle brackets
+yourself): smtplib would otherwise rewrite forms like a source route ``<@a:b@c>`` to ``<b@c>``.
 
     python -m tests.netclient guess --host H --port P [--source ADDR] --user U
         (--password PW ... | --passwords FILE|-) [--mechanism PLAIN|LOGIN] [--starttls]
-        [--per-connection N] [--stop-on-success] [--timeout S]
+        [--per-connection N] [--stop-on-success] [--sources A,B,...] [--timeout S]
 
 tries each password in turn, reconnecting every N tries (default 1) and after a success, and
 prints one JSON object: ``tries``, ``connections``, ``accepted`` (235), ``rejected`` (535),
 ``other`` (AUTH reply code -> count), ``greeting`` (non-220 banner code -> count), ``refused``
 (TCP connection refused), ``disconnected`` (the server hung up before answering), ``accepted_at``
-(indexes of the passwords taken), ``elapsed`` (seconds) and the first few ``errors``.
+(indexes of the passwords taken), ``elapsed`` (seconds) and the first few ``errors``. With
+``--sources`` each new connection binds to the next of those addresses in turn (an attacker
+rotating through its range); ``by_source`` counts the connections made from each. ``trail`` has
+one ``[time, source, code]`` per try: the wall-clock time its answer came, the address used and
+the AUTH reply code (null when there was none: refused, disconnected or a non-220 greeting).
 
 The exit status is 0 whatever the server answered; only bad arguments give 2. Passwords go out
 as given (smtplib sends ASCII only). Without ``--cafile`` STARTTLS does not check the
@@ -70,12 +76,14 @@ def _tls_context(cafile: str | None) -> ssl.SSLContext:
     return ctx
 
 
-def _connect(args: argparse.Namespace) -> tuple[smtplib.SMTP, int, bytes]:
-    """Connect (bound to ``--source`` when given): the client and the greeting.
+def _connect(args: argparse.Namespace,
+             bind: str | None = None) -> tuple[smtplib.SMTP, int, bytes]:
+    """Connect (bound to ``bind``, else ``--source``, when given): the client and the greeting.
 
     Raises OSError (refused, unreachable, timeout) and SMTPServerDisconnected.
     """
-    source = (args.source, 0) if args.source else None
+    address = bind or args.source
+    source = (address, 0) if address else None
     c = smtplib.SMTP(timeout=args.timeout, source_address=source)
     try:
         code, text = c.connect(args.host, args.port)
@@ -185,12 +193,19 @@ def _transaction(c: smtplib.SMTP, args: argparse.Namespace) -> None:
             return
     if args.mail_from is None:
         return
-    code, _ = _step("MAIL", lambda: c.mail(args.mail_from), arg=args.mail_from)
+    if args.raw:  # verbatim: the test wrote the whole path, brackets and all
+        mail: Callable[[], tuple[int, bytes]] = functools.partial(
+            c.docmd, "MAIL", f"FROM:{args.mail_from}")
+    else:
+        mail = functools.partial(c.mail, args.mail_from)
+    code, _ = _step("MAIL", mail, arg=args.mail_from)
     if code // 100 != 2 and not keep:
         return
     taken = 0
     for rcpt in args.rcpt:
-        code, _ = _step("RCPT", functools.partial(c.rcpt, rcpt), arg=rcpt)
+        call = (functools.partial(c.docmd, "RCPT", f"TO:{rcpt}") if args.raw
+                else functools.partial(c.rcpt, rcpt))
+        code, _ = _step("RCPT", call, arg=rcpt)
         taken += code // 100 == 2
     if args.data is None or (not taken and not keep):
         return
@@ -225,7 +240,10 @@ def guess(args: argparse.Namespace) -> None:
     passwords = _passwords(args)
     result: dict[str, Any] = {"tries": 0, "connections": 0, "accepted": 0, "rejected": 0,
                               "other": Counter(), "greeting": Counter(), "refused": 0,
-                              "disconnected": 0, "accepted_at": [], "errors": []}
+                              "disconnected": 0, "accepted_at": [], "errors": [],
+                              "by_source": Counter(), "trail": []}
+    sources = [a for a in (args.sources or "").split(",") if a] or [args.source or ""]
+    source = sources[0]
     ctx = _tls_context(args.cafile) if args.starttls else None
     c: smtplib.SMTP | None = None
     on_this = 0
@@ -244,6 +262,9 @@ def guess(args: argparse.Namespace) -> None:
             c.close()
             c = None
 
+    def note(code: int | None) -> None:
+        result["trail"].append([round(time.time(), 4), source, code])
+
     start = time.monotonic()
     for i, password in enumerate(passwords):
         result["tries"] += 1
@@ -251,11 +272,14 @@ def guess(args: argparse.Namespace) -> None:
             hang_up()
         if c is None:
             on_this = 0
+            source = sources[result["connections"] % len(sources)]
             try:
-                c, code, _ = _connect(args)
+                c, code, _ = _connect(args, source or None)
                 result["connections"] += 1
+                result["by_source"][source] += 1
                 if code != 220:
                     result["greeting"][str(code)] += 1
+                    note(None)
                     hang_up()
                     continue
                 c.ehlo(args.helo)
@@ -267,10 +291,12 @@ def guess(args: argparse.Namespace) -> None:
             except ConnectionRefusedError as e:
                 result["refused"] += 1
                 error(e)
+                note(None)
                 continue
             except (smtplib.SMTPException, OSError) as e:
                 result["disconnected"] += 1
                 error(e)
+                note(None)
                 if c is not None:
                     c.close()
                 c = None
@@ -282,9 +308,11 @@ def guess(args: argparse.Namespace) -> None:
         except (smtplib.SMTPException, OSError) as e:
             result["disconnected"] += 1
             error(e)
+            note(None)
             c.close()
             c = None
             continue
+        note(code)
         if code == 235:
             result["accepted"] += 1
             result["accepted_at"].append(i)
@@ -323,6 +351,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--rcpt", action="append", default=[], help="a recipient (repeatable)")
     s.add_argument("--data", help="the message: a file, or - for stdin")
     s.add_argument("--keep-going", action="store_true", help="send every command regardless")
+    s.add_argument("--raw", action="store_true",
+                   help="send --mail-from and --rcpt verbatim (brackets included)")
     s.set_defaults(run=session)
 
     g = sub.add_parser("guess", help="try passwords for one login, print counts as JSON")
@@ -333,6 +363,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--passwords", help="a file of passwords, one a line, or - for stdin")
     g.add_argument("--per-connection", type=int, default=1, help="tries before reconnecting")
     g.add_argument("--stop-on-success", action="store_true")
+    g.add_argument("--sources", help="comma-separated addresses; each connection binds to the "
+                                     "next in turn (overrides --source)")
     g.set_defaults(run=guess)
     return p
 

@@ -19,7 +19,10 @@ _hash_cache: dict[str, str] = {}
 
 
 def review_overrides(tmp_path: Path, **review: Any) -> dict[str, Any]:
-    return {"review": {"password_file": str(tmp_path / "review-password"), **review}}
+    # The tests talk plain http to loopback, where httpx (like some browsers) does not send a
+    # Secure cookie: so secure_cookies = false unless a test asks for it.
+    return {"review": {"password_file": str(tmp_path / "review-password"),
+                       "secure_cookies": False, **review}}
 
 
 def set_password(tmp_path: Path, password: str = PASSWORD) -> None:

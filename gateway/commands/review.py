@@ -12,7 +12,7 @@ from gateway.assembly import assemble
 from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config
 from gateway.review.auth import MIN_PASSWORD_LENGTH, hash_password, write_password_hash
-from gateway.review.settings import ReviewConfig
+from gateway.review.settings import ReviewConfig, review_warnings
 
 __all__ = ["add_parser"]
 
@@ -31,7 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         "set-password",
         help="set the password the clerk logs in with",
         description="Set the clerk's password. Only an argon2 hash of it is kept, in the file "
-                    "named by [review] password_file (default config/review-password).")
+                    "named by [review] password_file (default config/review-password). "
+                    "Everyone logged in to the page is logged out.")
     sp.add_argument("--config", "-c", metavar="PATH", default=argparse.SUPPRESS,
                     help="the config file")
     sp.add_argument("--stdin", action="store_true",
@@ -46,6 +47,8 @@ def cmd_serve(args: argparse.Namespace, config: Config) -> int:
     if not cfg.password_file.exists():
         print(f"Note: no password is set yet; run 'council-gateway review set-password' "
               f"(it is kept in {cfg.password_file}).", file=sys.stderr)
+    for warning in review_warnings(cfg):
+        print(f"Note: {warning}", file=sys.stderr)
     return asyncio.run(_serve(config))
 
 
@@ -88,6 +91,6 @@ def cmd_set_password(args: argparse.Namespace, config: Config) -> int:
     except OSError as e:
         print(f"Could not write {cfg.password_file}: {e.strerror or e}", file=sys.stderr)
         return 1
-    print(f"Password set (its hash is in {cfg.password_file}). Anyone already logged in stays "
-          "logged in until they log out or the page is left unused.")
+    print(f"Password set (its hash is in {cfg.password_file}). Anyone logged in with the old "
+          "password is logged out at their next click, and logs in again with the new one.")
     return 0

@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+import idna
+
 from gateway.config.reader import NextHop, Problem, Section
 
 __all__ = [
     "Config",
+    "canonical_domain",
     "GatewayConfig",
     "ListenerConfig",
     "QuarantineConfig",
@@ -27,6 +30,14 @@ __all__ = [
 T = TypeVar("T")
 
 
+def canonical_domain(domain: str) -> str:
+    """A domain as DNS knows it: UTS 46 mapping, A-labels, lower case; "" when it is not one."""
+    try:
+        return idna.encode(domain, uts46=True).decode("ascii").lower()
+    except (idna.IDNAError, UnicodeError):
+        return ""
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     council_domains: tuple[str, ...]
@@ -38,10 +49,13 @@ class GatewayConfig:
     filter_timeout: float = 120.0
     shutdown_grace: float = 30.0
     auth_failure_delay: float = 2.0
+    # Turn mail away for now (451) rather than pass it on when the audit log cannot be written.
+    audit_required: bool = True
 
     def is_council_address(self, address: str) -> bool:
-        domain = address.rpartition("@")[2].lower()
-        return domain in self.council_domains
+        """Compared after IDNA mapping (UTS 46), so look-alike spellings of a council domain
+        are read as what a mail server would read them as, not as a byte string."""
+        return canonical_domain(address.rpartition("@")[2]) in self.council_domains
 
 
 @dataclass(frozen=True)
@@ -56,6 +70,7 @@ class ListenerConfig:
     deliver_tls_verify: bool = True
     deliver_ca_file: Path | None = None
     deliver_timeout: float = 60.0
+    deliver_data_timeout: float = 600.0
     # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
     loopback_auth_without_tls: bool = True
     # Inbound: local parts the MX side takes although they look like routes (regex, whole part).
@@ -124,6 +139,7 @@ def parse_gateway(s: Section) -> GatewayConfig:
         filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
         auth_failure_delay=s.number("auth_failure_delay", 2.0, minimum=0),
+        audit_required=s.flag("audit_required", True),
     )
     s.finish()
     return cfg
@@ -167,6 +183,7 @@ def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> Liste
         deliver_tls_verify=s.flag("deliver_tls_verify", True),
         deliver_ca_file=s.optional_path("deliver_ca_file", ""),
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
+        deliver_data_timeout=s.number("deliver_data_timeout", 600.0, minimum=1),
         loopback_auth_without_tls=(
             s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
         allowed_local_parts=_patterns(s, "allowed_local_parts") if side == "inbound" else (),

@@ -25,6 +25,8 @@ __all__ = ["DeliveryResult", "Upstream", "deliver", "deliver_maildir", "reply_wi
 log = logging.getLogger(__name__)
 
 UNREACHABLE = (451, "4.4.1", "The next mail server could not be reached; please try again later")
+NO_SMTPUTF8 = (553, "5.6.7 The council's mail server cannot take international (non-ASCII) "
+                    "addresses; please use a plain one")
 
 
 @dataclass(frozen=True)
@@ -82,47 +84,64 @@ class Upstream:
             tls_context=_tls_context(listener) if hop.tls != "none" else None,
         )
         self.opened = False
+        self.encoding = "ascii"
 
     async def open(self, mail_from: str, *, smtputf8: bool,
                    eight_bit: bool = True) -> DeliveryResult:
-        """Connect, log in if configured, and send MAIL FROM."""
+        """Connect, log in if configured, and send MAIL FROM. On any failure the connection is
+        closed before this returns (or raises, when cancelled)."""
         try:
             await self.client.connect()
+            if self.client.is_ehlo_or_helo_needed:  # its extensions are needed below
+                await self.client.ehlo()
             if self.listener.deliver_user:
                 await self.client.login(self.listener.deliver_user, _password(self.listener))
             options = []
             if smtputf8:
+                if not self.client.supports_extension("smtputf8"):
+                    await self.close()
+                    return DeliveryResult(False, *NO_SMTPUTF8)
                 options.append("SMTPUTF8")
+                self.encoding = "utf-8"
             if eight_bit and self.client.supports_extension("8bitmime"):
                 options.append("BODY=8BITMIME")
-            await self.client.mail(mail_from, options=options)
+            await self.client.mail(mail_from, options=options, encoding=self.encoding)
         except aiosmtplib.SMTPResponseException as e:
             await self.close()
             return DeliveryResult(False, e.code, reply_with_enhanced(e.code, e.message))
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as e:
-            log.warning("next hop %s unreachable: %s", self.hop, e)
+        except BaseException as e:
             await self.close()
+            if not isinstance(e, Exception):
+                raise  # cancelled: the connection is closed, the cancellation goes on
+            log.warning("next hop %s unreachable: %s", self.hop, e)
             return DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         self.opened = True
         return DeliveryResult(True, 250, "2.1.0 Sender OK")
 
     async def rcpt(self, address: str) -> DeliveryResult:
         try:
-            resp = await self.client.rcpt(address)
+            resp = await self.client.rcpt(address, encoding=self.encoding)
         except aiosmtplib.SMTPResponseException as e:
             return DeliveryResult(False, e.code, reply_with_enhanced(e.code, e.message))
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as e:
-            log.warning("next hop %s failed during RCPT: %s", self.hop, e)
+        except BaseException as e:
             await self.close()
+            if not isinstance(e, Exception):
+                raise
+            log.warning("next hop %s failed during RCPT: %s", self.hop, e)
             return DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         return DeliveryResult(True, resp.code, reply_with_enhanced(resp.code, resp.message))
 
     async def data(self, data: bytes) -> DeliveryResult:
+        """Send the message; the next hop has ``deliver_data_timeout`` to answer (RFC 5321
+        4.5.3.2.6 gives it ten minutes), so a slow but working server is not asked twice."""
         try:
-            resp = await self.client.data(data)
+            resp = await self.client.data(data, timeout=self.listener.deliver_data_timeout)
         except aiosmtplib.SMTPResponseException as e:
             result = DeliveryResult(False, e.code, reply_with_enhanced(e.code, e.message))
-        except (TimeoutError, aiosmtplib.SMTPException, OSError) as e:
+        except BaseException as e:
+            await self.close()
+            if not isinstance(e, Exception):
+                raise
             log.warning("next hop %s failed during DATA: %s", self.hop, e)
             result = DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         else:

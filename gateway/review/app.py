@@ -1,9 +1,12 @@
 """The Starlette application behind the clerk's page.
 
 Every page but the login page and the style sheet needs a logged-in session; every form carries
-the session's CSRF token and every POST checks it. Message content is hostile: see
-:mod:`gateway.review.render`; HTML bodies arrive already reduced to text by
-:func:`gateway.quarantine.view.view`. Each held message is worded by
+the session's CSRF token and every POST checks it. The login form's token is signed over the
+cookie instead of kept here (:class:`gateway.review.auth.LoginForms`); a slot of the login limit
+is taken before a password is checked; a session ends when the password is changed.
+
+Message content is hostile: see :mod:`gateway.review.render`; HTML bodies arrive already reduced
+to text by :func:`gateway.quarantine.view.view`. Each held message is worded by
 :func:`gateway.quarantine.explain.explain`, and the page offers only the decisions that can
 work for it. Decisions go through :func:`gateway.quarantine.resolve.resolve`.
 """
@@ -32,9 +35,11 @@ from gateway.quarantine.resolve import resolve
 from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore
 from gateway.quarantine.view import view
 from gateway.review.auth import (
+    LoginForms,
     LoginLimiter,
     Session,
     Sessions,
+    client_address,
     read_password_hash,
     verify_password,
 )
@@ -51,14 +56,20 @@ __all__ = ["ACTOR", "create_app"]
 log = logging.getLogger(__name__)
 
 ACTOR = "clerk (web)"
+NO_COOKIE = ("Your browser did not send back this page's cookie, so you could not be logged in. "
+             "Please try again. If this keeps happening, ask the person who looks after the "
+             "mail gateway to run council-gateway check-config: it explains the secure_cookies "
+             "setting.")
 
 
 class ReviewApp:
-    """State shared by the routes: the live assembly, the sessions and the login limiter."""
+    """State shared by the routes: the live assembly, the sessions, the login form's key and
+    the login limiter."""
 
     def __init__(self, source: Assembly | Callable[[], Assembly]):
         self._source = source
         self.sessions = Sessions(idle_seconds=self.review.session_minutes * 60)
+        self.login_forms = LoginForms(max_age=self.review.session_minutes * 60)
         self.limiter = LoginLimiter()
         self.env = environment()
 
@@ -88,11 +99,10 @@ class ReviewApp:
 
     # ------------------------------------------------------------------ helpers
     def client(self, request: Request) -> str:
-        return request.client.host if request.client else "unknown"
-
-    def session(self, request: Request) -> Session | None:
-        self.sessions.idle_seconds = self.review.session_minutes * 60
-        return self.sessions.get(request.cookies.get(self.cookie_name))
+        """The client's address: the peer's, or the one a trusted proxy forwarded."""
+        peer = request.client.host if request.client else "unknown"
+        return client_address(peer, request.headers.getlist("x-forwarded-for"),
+                              self.review.trusted_proxies)
 
     def set_cookie(self, response: Response, token: str) -> None:
         response.set_cookie(self.cookie_name, token, httponly=True, samesite="strict",
@@ -101,12 +111,17 @@ class ReviewApp:
     def render(self, request: Request, name: str, status: int = 200,
                session: Session | None = None, **context: Any) -> HTMLResponse:
         flashes = []
-        if session is not None and session.logged_in:
+        if session is not None:
             flashes, session.flash = session.flash, []
         html = self.env.get_template(name).render(
             root=request.scope.get("root_path", ""), session=session, flashes=flashes,
-            logged_in=bool(session and session.logged_in), **context)
+            logged_in=session is not None, **context)
         return HTMLResponse(html, status_code=status)
+
+    def login_form(self, request: Request, csrf: str, nxt: str, status: int = 200,
+                   error: str = "", no_password: bool = False) -> HTMLResponse:
+        return self.render(request, "login.html", status=status, csrf=csrf, next=nxt,
+                           error=error, no_password=no_password)
 
     def to_login(self, request: Request) -> RedirectResponse:
         root = request.scope.get("root_path", "")
@@ -118,8 +133,20 @@ class ReviewApp:
         return RedirectResponse(f"{root}/login{nxt}", status_code=303)
 
     def logged_in(self, request: Request) -> Session | None:
-        s = self.session(request)
-        return s if s is not None and s.logged_in else None
+        """The clerk's session, if the cookie names one that is live and was opened with the
+        password that is set now."""
+        minutes = self.review.session_minutes
+        self.sessions.idle_seconds = self.login_forms.max_age = minutes * 60
+        token = request.cookies.get(self.cookie_name)
+        session = self.sessions.get(token)
+        if session is None:
+            return None
+        if not session.opened_with(read_password_hash(self.review.password_file)):
+            self.sessions.end(token)
+            log.info("review: the password has changed; the session from %s is ended",
+                     session.client)
+            return None
+        return session
 
     def refused(self, request: Request, session: Session | None) -> HTMLResponse:
         return self.render(request, "refused.html", status=403, session=session)
@@ -143,39 +170,45 @@ def create_app(source: Assembly | Callable[[], Assembly]) -> Starlette:
     async def login_page(request: Request) -> Response:
         if app.logged_in(request):
             return RedirectResponse(f"{request.scope.get('root_path', '')}/", status_code=303)
-        token, session = app.sessions.new(client=app.client(request))
-        response = app.render(request, "login.html", session=session, error="",
-                              next=_local_path(request.query_params.get("next", "/")),
+        # Nothing is kept for a visitor: the cookie gets a random value, the form a token
+        # signed over it.
+        nonce, csrf = app.login_forms.new()
+        page = app.login_form(request, csrf, _local_path(request.query_params.get("next", "/")),
                               no_password=read_password_hash(app.review.password_file) is None)
-        app.set_cookie(response, token)
-        return response
+        app.set_cookie(page, nonce)
+        return page
 
     async def login(request: Request) -> Response:
         form = await request.form()
-        session = app.session(request)
-        if session is None or not session.check_csrf(str(form.get("csrf", ""))):
-            return app.refused(request, None)
         client = app.client(request)
         nxt = _local_path(str(form.get("next", "/")))
-        wait = app.limiter.wait_seconds(client)
-        if wait:
-            minutes = max(1, math.ceil(wait / 60))
-            return app.render(request, "login.html", status=429, session=session, next=nxt,
-                              no_password=False,
-                              error=f"Too many wrong passwords. Please wait {minutes} "
-                                    f"minute{'s' if minutes != 1 else ''} and try again.")
+        nonce = request.cookies.get(app.cookie_name)
+        if nonce is None:  # a browser that does not keep the cookie, or a Secure one over http
+            log.warning("review login from %s came without the page's cookie%s", client,
+                        " (with secure_cookies = true it is sent only over https)"
+                        if app.review.secure_cookies else "")
+            nonce, csrf = app.login_forms.new()
+            page = app.login_form(request, csrf, nxt, status=403, error=NO_COOKIE)
+            app.set_cookie(page, nonce)
+            return page
+        if not app.login_forms.check(nonce, str(form.get("csrf", ""))):
+            return app.refused(request, None)
+        csrf = app.login_forms.token_for(nonce)  # for the form if it is shown again
+        attempt = app.limiter.begin(client)  # before the password is looked at
+        if attempt is None:
+            minutes = max(1, math.ceil(app.limiter.wait_seconds(client) / 60))
+            return app.login_form(request, csrf, nxt, status=429,
+                                  error=f"Too many wrong passwords. Please wait {minutes} "
+                                        f"minute{'s' if minutes != 1 else ''} and try again.")
         stored = read_password_hash(app.review.password_file)
         password = str(form.get("password", ""))
-        ok = stored is not None and await asyncio.to_thread(verify_password, stored, password)
-        if not ok:
-            app.limiter.failed(client)
-            log.warning("review login failed from %s", client)
-            return app.render(request, "login.html", status=401, session=session, next=nxt,
-                              no_password=stored is None,
-                              error="That password is not right. Please try again.")
-        app.limiter.succeeded(client)
-        app.sessions.end(request.cookies.get(app.cookie_name))  # a new token after login
-        token, _ = app.sessions.new(logged_in=True, client=client)
+        if stored is None or not await asyncio.to_thread(verify_password, stored, password):
+            log.warning("review login failed from %s", client)  # the slot stays a failure
+            return app.login_form(request, csrf, nxt, status=401, no_password=stored is None,
+                                  error="That password is not right. Please try again.")
+        attempt.succeeded()
+        app.sessions.end(nonce)  # a new token after login, if this browser had a session
+        token, _ = app.sessions.new(client=client, password_hash=stored)
         log.info("review login from %s", client)
         response = RedirectResponse(f"{request.scope.get('root_path', '')}{nxt}",
                                     status_code=303)

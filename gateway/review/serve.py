@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from gateway.assembly import Assembly, assemble
 from gateway.config import Config
 from gateway.review.app import create_app
-from gateway.review.settings import ReviewConfig
+from gateway.review.settings import ReviewConfig, review_warnings
 
 if TYPE_CHECKING:
     from gateway.smtp.server import Gateway
@@ -32,8 +32,8 @@ def uvicorn_config(app: Starlette, config: Config, host: str | None = None,
     return uvicorn.Config(
         app, host=host if host is not None else cfg.listen[0],
         port=port if port is not None else cfg.listen[1],
-        # A reverse proxy on this machine tells us the client's address and https.
-        proxy_headers=True, forwarded_allow_ips="127.0.0.1,::1",
+        # The app reads X-Forwarded-For itself, and only from [review] trusted_proxies.
+        proxy_headers=False,
         root_path=root_path, lifespan="off", access_log=False, log_config=None,
         server_header=False, timeout_graceful_shutdown=5)
 
@@ -86,6 +86,8 @@ async def review_job(gateway: Gateway) -> None:
     try:
         async with running_review(live) as server:
             log.info("review page listening on %s:%d", cfg.listen[0], server.port)
+            for warning in review_warnings(cfg):
+                log.warning("%s", warning)
             await asyncio.Event().wait()  # until run cancels this job
     except (OSError, SystemExit) as e:
         log.error("the review page could not listen on %s:%d: %s", cfg.listen[0],

@@ -19,6 +19,7 @@ from typing import Any
 from email_validator import EmailNotValidError, validate_email
 
 from gateway.config import GatewayConfig
+from gateway.config.core import canonical_domain
 
 __all__ = ["MAX_RECIPIENTS", "address_problem", "from_header_refusal", "in_networks",
            "local_part_refusal", "recipient_refusal", "sender_refusal", "split_address"]
@@ -83,11 +84,16 @@ def address_problem(address: str, smtputf8: bool) -> str | None:
     return None
 
 
+def _comparable(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    return f"{local.lower()}@{canonical_domain(domain)}"
+
+
 def _may_send_as(address: str, own: Sequence[str] | None, gateway: GatewayConfig) -> str | None:
     """None when ``address`` may be used by this client: a logged-in councillor only as one of
     the login's own addresses (``own``), a trusted client as any council address."""
     if own is not None:
-        if address.lower() in {a.lower() for a in own}:
+        if _comparable(address) in {_comparable(a) for a in own}:
             return None
         return (f"553 5.7.1 Your login may not send as {address}; it sends as "
                 f"{', '.join(own) or 'no address yet (ask the IT volunteer)'}")

@@ -15,6 +15,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from gateway.audit import AuditLog, message_event
 from gateway.config import Config, ListenerConfig
+from gateway.config.core import canonical_domain
 from gateway.context import Envelope as MsgEnvelope
 from gateway.context import MessageContext, new_id
 from gateway.delivery import dispatch
@@ -115,7 +116,7 @@ class SideHandler:
                                  smtputf8=bool(envelope.smtp_utf8), gateway=self.config.gateway,
                                  own=own)
         if refusal:
-            return refusal
+            return self.refused(session, "mail", refusal, mail_from=address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -129,7 +130,11 @@ class SideHandler:
         if refusal is None and self.side == "inbound":
             refusal = local_part_refusal(address, self.listener.allowed_local_parts)
         if refusal:
-            return refusal
+            return self.refused(session, "rcpt", refusal, envelope, rcpt=address)
+        if self.side == "inbound":
+            # The domain passed on is the one that was checked, as DNS spells it.
+            local, _, domain = address.rpartition("@")
+            address = f"{local}@{canonical_domain(domain)}"
         if self.listener.deliver_to.kind == "smtp":
             up: Upstream | None = session.upstream  # type: ignore[attr-defined]
             if up is None:
@@ -137,16 +142,32 @@ class SideHandler:
                 mail_from = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
                 opened = await up.open(mail_from, smtputf8=bool(envelope.smtp_utf8))
                 if not opened.ok:
-                    return opened.reply
+                    return self.refused(session, "rcpt", opened.reply, envelope, rcpt=address)
                 session.upstream = up  # type: ignore[attr-defined]
             result = await up.rcpt(address)
             if not result.ok:
                 if not up.client.is_connected:
                     session.upstream = None  # type: ignore[attr-defined]
-                return result.reply
+                return self.refused(session, "rcpt", result.reply, envelope, rcpt=address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
+
+    def refused(self, session: Session, stage: str, reply: str,
+                envelope: Envelope | None = None, *, mail_from: str = "",
+                rcpt: str = "") -> str:
+        """Log and audit a refusal before the message (at MAIL, RCPT, or of a line); returns
+        the reply."""
+        peer = str(session.peer[0]) if session.peer else "unknown"
+        sender = mail_from or (str(envelope.mail_from) if envelope and envelope.mail_from
+                               else "")
+        log.info("refused side=%s stage=%s client=%s from=<%s> to=<%s> reply=%r", self.side,
+                 stage, peer, sender, rcpt, reply)
+        AuditLog(self.config.gateway.audit_log).write({
+            "event": "refused", "stage": stage, "direction": self.side, "client": peer,
+            "helo": session.host_name or "", "auth_user": _login(session), "mail_from": sender,
+            "rcpt": rcpt, "reply": reply})
+        return reply
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         await self._drop_upstream(session)
@@ -222,7 +243,8 @@ class SideHandler:
         if isinstance(hop, LiveHop) and hop.upstream is not None:
             await hop.upstream.close()
         ms = (time.monotonic() - started) * 1000
-        verdict = carried.word if carried else ("refuse" if refusal else "tempfail")
+        verdict = carried.word if carried else (
+            "tempfail" if refusal is None or refusal.startswith("4") else "refuse")
         hop_reply = carried.delivery.reply if carried and carried.delivery else ""
         AuditLog(self.config.gateway.audit_log).write(message_event(
             ctx, outcome, verdict=verdict, reply=reply, hop_reply=hop_reply, size=len(raw),
@@ -239,9 +261,15 @@ class SideHandler:
         await dispatch.send_follow_up(self.config, ctx, outcome, carried)
 
     def _data_refusal(self, session: Session, ctx: MessageContext) -> str | None:
-        """What the message itself breaks before any check looks at it: a first line that
-        would continue the gateway's own Received field, or (submission) a From: address the
-        client may not use."""
+        """What stops the message before any check looks at it: no room in the monitoring
+        record; a first line that would continue the gateway's own Received field; or
+        (submission) a From: address the client may not use."""
+        gw = self.config.gateway
+        if gw.audit_required and not AuditLog(gw.audit_log).writable():
+            log.error("id=%s audit log %s cannot be written: turned away for now", ctx.id,
+                      gw.audit_log)
+            return ("451 4.3.0 The gateway cannot write its record of this message; please "
+                    "try again later")
         if ctx.data[:1] in (b" ", b"\t"):
             return ("554 5.6.0 The message starts with a continued header line, so it is not "
                     "a well-formed message")

@@ -81,12 +81,25 @@ class GatewaySMTP(SMTP):
             return
         self.side_handler.gateway.protocols.discard(self)
         self.side_handler.gateway.changed.set()
-        session = self.session
+        self._abandon_upstream()
         super().connection_lost(error)
-        up = getattr(session, "upstream", None)
+
+    def _abandon_upstream(self) -> None:
+        """Close the next-hop transaction of an abandoned client transaction (QUIT, a dropped
+        connection, RSET, HELO/EHLO again, STARTTLS): it must not hold a mailbox server slot."""
+        session = self.session
+        up: Upstream | None = getattr(session, "upstream", None)
         if up is not None:
             session.upstream = None  # type: ignore[union-attr]
             self.side_handler.gateway.track(up.close())
+
+    def _set_rset_state(self) -> None:
+        self._abandon_upstream()
+        super()._set_rset_state()  # type: ignore[no-untyped-call]  # untyped in aiosmtpd
+
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        self._abandon_upstream()  # the session starts again after the handshake
+        await super().smtp_STARTTLS(arg)
 
     @property
     def in_transaction(self) -> bool:
@@ -122,6 +135,9 @@ class GatewaySMTP(SMTP):
 
     async def push(self, status: Any) -> None:
         if isinstance(status, str):
+            if status.startswith("500 Line too long") and self.session is not None:
+                status = self.side_handler.refused(self.session, "line",
+                                                   _REWRITES.get(status, status), self.envelope)
             status = _REWRITES.get(status, status)
             if status.startswith("552 Error"):
                 limit = self.side_handler.gateway.config.gateway.max_message_size

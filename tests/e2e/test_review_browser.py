@@ -17,6 +17,7 @@ from playwright.async_api import Browser, Page, async_playwright
 
 from gateway.quarantine.store import QuarantineStore
 from gateway.review.serve import running_review
+from gateway.verdicts import Finding, Severity
 from tests.conftest import build_config, running_gateway
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail
@@ -71,30 +72,48 @@ def config_for(tmp_path: Path, over: dict | None = None):
     return build_config(tmp_path, {**(over or {}), **review_overrides(tmp_path)})
 
 
+JUNK = "Looks like junk from a sender the council does not know."
+
+
+def junk_hold(store: Path, data: bytes, mail_from: str, minutes_ago: float,
+              *signals: Finding) -> str:
+    """Hold ``data`` as the junk check does: the ``junk`` finding, as serious as its most serious
+    signal, then each signal; the reasons are what the clerk reads."""
+    first = Finding("junk", "junk", max(s.severity for s in signals), JUNK)
+    findings = (first, *signals)
+    return hold(store, data, mail_from=mail_from, minutes_ago=minutes_ago,
+                reasons=tuple(f.text for f in findings), findings=findings)
+
+
 def realistic_mail(tmp_path: Path) -> str:
     """A quarantine like a clerk's Monday morning; returns the id of the one to open."""
     q = tmp_path / "quarantine"
-    hold(q, make_mail(from_="Garden Deals <deals@shop.example>",
-                      subject="Limited time offer on garden benches",
-                      body="Act now for the best price on benches for your village green.\n"),
-         mail_from="deals@shop.example", minutes_ago=300,
-         reasons=('Reads like unsolicited advertising: "limited time offer", "act now", '
-                  '"best price"',))
-    hold(q, make_mail(from_='"Chairman" <chairman.stanion@gmail.com>',
-                      subject="Urgent payment needed today",
-                      body="Please pay the attached invoice today. I am in a meeting.\n"),
-         mail_from="chairman.stanion@gmail.com", minutes_ago=90,
-         reasons=('Looks like phishing: the name says "Chairman" but the address is a '
-                  "free-mail one (chairman.stanion@gmail.com)",))
-    return hold(q, make_mail(from_="Pat Resident <pat@resident.example>",
-                             subject="Minutes of the allotment society meeting",
-                             body="Dear Clerk,\n\nPlease find attached the minutes of our last "
-                                  "meeting, as promised at the council meeting.\n\nLinks: "
-                                  "https://allotments.example/minutes\n\nBest wishes,\nPat\n",
-                             attachments=(PDF,)),
-                mail_from="pat@resident.example", minutes_ago=5,
-                reasons=("Has 1 attachment (minutes.pdf) from a sender the council does not "
-                         "know",))
+    junk_hold(q, make_mail(from_="Garden Deals <deals@shop.example>",
+                           subject="Limited time offer on garden benches",
+                           body="Act now for the best price on benches for your village "
+                                "green.\n"),
+              "deals@shop.example", 300,
+              Finding("junk", "advertising", Severity.LOW,
+                      'Reads like unsolicited advertising: "limited time offer", "act now", '
+                      '"best price".'))
+    junk_hold(q, make_mail(from_='"Chairman" <chairman.stanion@gmail.com>',
+                           subject="Urgent payment needed today",
+                           body="Please pay the attached invoice today. I am in a meeting.\n"),
+              "chairman.stanion@gmail.com", 90,
+              Finding("junk", "display-name-impersonation", Severity.HIGH,
+                      'Looks like phishing: the name says "Chairman" but the address is a '
+                      "free-mail one (chairman.stanion@gmail.com)."))
+    return junk_hold(q, make_mail(from_="Pat Resident <pat@resident.example>",
+                                  subject="Minutes of the allotment society meeting",
+                                  body="Dear Clerk,\n\nPlease find attached the minutes of our "
+                                       "last meeting, as promised at the council meeting.\n\n"
+                                       "Links: https://allotments.example/minutes\n\n"
+                                       "Best wishes,\nPat\n",
+                                  attachments=(PDF,)),
+                     "pat@resident.example", 5,
+                     Finding("junk", "attachment-unknown-sender", Severity.MEDIUM,
+                             "Has 1 attachment (minutes.pdf) from a sender the council does "
+                             "not know; attachments are opened only from trusted sources."))
 
 
 async def test_logged_out_access_is_refused(tmp_path, browser):

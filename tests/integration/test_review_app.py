@@ -6,22 +6,29 @@ the clerk's, confirmed, recorded in the audit log, and made through the one reso
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import sys
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
+from gateway.assembly import load_config
 from gateway.quarantine.store import QuarantineStore
+from gateway.review import app as review_app
 from gateway.review.auth import verify_password
 from gateway.review.render import CSP
 from gateway.review.serve import running_review
 from gateway.verdicts import Finding, Severity
-from tests.conftest import build_config
+from tests.conftest import build_config, write_config
 from tests.mailmaker import make_mail
 from tests.reviewkit import PASSWORD, csrf_of, hold, log_in, review_overrides, set_password
 
+ROOT = Path(__file__).resolve().parents[2]
 PDF = ("minutes.pdf", "application/pdf", b"%PDF-1.4\n%harmless\n")
 
 
@@ -99,6 +106,19 @@ async def test_secure_cookies_are_marked_secure_with_the_host_prefix(tmp_path):
     cookie = r.headers["set-cookie"]
     assert cookie.startswith("__Host-council-review=")
     assert "Secure" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
+
+
+async def test_a_login_without_the_cookie_says_why(tmp_path):
+    config = config_for(tmp_path, secure_cookies=True)
+    async with running_review(config, "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            form = await client.get("/login")  # httpx keeps a Secure cookie off plain http
+            r = await client.post("/login", data={"csrf": csrf_of(form.text),
+                                                  "password": PASSWORD, "next": "/"})
+            assert r.status_code == 403
+            assert "did not send back this page" in r.text
+            assert "secure_cookies" in r.text and 'name="password"' in r.text
+            assert (await client.get("/")).status_code == 303
 
 
 async def test_wrong_password_is_refused_and_attempts_are_limited(page):
@@ -359,3 +379,146 @@ async def test_served_under_a_path_behind_a_proxy(tmp_path):
             r = await client.post("/login", data={"csrf": csrf_of(form.text),
                                                   "password": PASSWORD, "next": "/message/abc"})
             assert r.headers["location"] == "/review/message/abc"
+
+
+# ------------------------------------------------------------------ guarding the login
+
+@pytest.fixture
+def password_checks(monkeypatch) -> list[str]:
+    """Every password the page runs through argon2, in the order it did."""
+    checked: list[str] = []
+    real = review_app.verify_password
+
+    def counting(stored: str, password: str) -> bool:
+        checked.append(password)  # list.append is safe from the worker threads
+        return real(stored, password)
+
+    monkeypatch.setattr(review_app, "verify_password", counting)
+    return checked
+
+
+def wrong(n: int) -> dict[str, str]:
+    return {"password": f"guess number {n}", "next": "/"}
+
+
+async def test_concurrent_wrong_passwords_beyond_the_limit_are_refused_unchecked(
+        tmp_path, password_checks):
+    config = config_for(tmp_path)
+    async with running_review(config, "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}",
+                                     timeout=60) as client:
+            token = csrf_of((await client.get("/login")).text)
+            posts = await asyncio.gather(*(
+                client.post("/login", data={"csrf": token, **wrong(n)}) for n in range(60)))
+    codes = Counter(r.status_code for r in posts)
+    assert len(password_checks) == 5, codes
+    assert codes == {401: 5, 429: 55}
+    assert all("Too many wrong passwords. Please wait 15 minutes" in r.text
+               for r in posts if r.status_code == 429)
+
+
+async def test_concurrent_wrong_passwords_from_many_addresses_meet_the_account_limit(
+        tmp_path, password_checks):
+    config = config_for(tmp_path)
+    async with running_review(config, "127.0.0.1", 0) as server, \
+            contextlib.AsyncExitStack() as stack:
+        # Sixty clients, each from its own loopback address: one try each.
+        clients = [await stack.enter_async_context(httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{server.port}", timeout=60,
+            transport=httpx.AsyncHTTPTransport(local_address=f"127.0.0.{10 + n}")))
+            for n in range(60)]
+        tokens = [csrf_of((await c.get("/login")).text) for c in clients]
+        posts = await asyncio.gather(*(
+            c.post("/login", data={"csrf": t, **wrong(n)})
+            for n, (c, t) in enumerate(zip(clients, tokens, strict=True))))
+        codes = Counter(r.status_code for r in posts)
+        assert len(password_checks) == 20, codes
+        assert codes == {401: 20, 429: 40}
+        # Until the window has passed even the right password waits, from anywhere.
+        r = await log_in(clients[0])
+        assert r.status_code == 429 and len(password_checks) == 20
+
+
+async def test_a_flood_of_login_pages_does_not_log_the_clerk_out(page):
+    client, _ = page
+    await log_in(client)
+    async with httpx.AsyncClient(base_url=client.base_url) as stranger:
+        for _ in range(12):
+            pages = await asyncio.gather(*(stranger.get("/login") for _ in range(100)))
+            assert {r.status_code for r in pages} == {200}
+    r = await client.get("/")
+    assert r.status_code == 200 and "Log out" in r.text
+
+
+async def test_forwarded_for_is_ignored_unless_the_proxy_is_trusted(tmp_path):
+    config = config_for(tmp_path)  # trusted_proxies is empty by default
+    async with running_review(config, "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            for n in range(5):
+                client.headers["x-forwarded-for"] = f"203.0.113.{n}"
+                assert (await log_in(client, "not the password")).status_code == 401
+            client.headers["x-forwarded-for"] = "203.0.113.99"
+            assert (await log_in(client)).status_code == 429  # still 127.0.0.1 to the limit
+
+
+async def test_forwarded_for_from_a_trusted_proxy_names_the_client(tmp_path):
+    config = config_for(tmp_path, trusted_proxies=["127.0.0.0/8"])
+    qid = hold(tmp_path / "quarantine", make_mail(subject="Cheap watches"))
+    async with running_review(config, "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            # What the client writes to the left of the proxy's own entry changes nothing.
+            for n in range(5):
+                client.headers["x-forwarded-for"] = f"198.51.100.{n}, 203.0.113.7"
+                assert (await log_in(client, "not the password")).status_code == 401
+            client.headers["x-forwarded-for"] = "198.51.100.99, 203.0.113.7"
+            assert (await log_in(client)).status_code == 429
+            client.headers["x-forwarded-for"] = "203.0.113.8"  # another visitor
+            assert (await log_in(client)).status_code == 303
+            confirm = await client.get(f"/confirm?action=delete&id={qid}")
+            await client.post("/act", data={"action": "delete", "id": qid,
+                                            "csrf": csrf_of(confirm.text)})
+    [record] = audit(tmp_path)
+    assert record["actor"] == "clerk (web) from 203.0.113.8"
+
+
+async def test_a_new_password_logs_everyone_out(tmp_path):
+    path = write_config(tmp_path, review_overrides(tmp_path))
+    set_password(tmp_path)
+    async with running_review(load_config(path), "127.0.0.1", 0) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
+            await log_in(client)
+            assert (await client.get("/")).status_code == 200
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "gateway", "review", "set-password", "--stdin",
+                "--config", str(path), cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            async with asyncio.timeout(60):
+                out, err = await proc.communicate(b"a brand new passphrase\n")
+            assert proc.returncode == 0, err.decode()
+            assert "Anyone logged in with the old password is logged out" in out.decode()
+            r = await client.get("/")
+            assert r.status_code == 303 and r.headers["location"].startswith("/login")
+            assert (await log_in(client)).status_code == 401  # the old password is gone
+            assert (await log_in(client, "a brand new passphrase")).status_code == 303
+            assert (await client.get("/")).status_code == 200
+
+
+async def test_check_config_explains_secure_cookies_over_plain_http(tmp_path):
+    async def check(**review: object) -> str:
+        path = write_config(tmp_path, {"review": {"listen": "127.0.0.1:8025", **review}})
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "gateway", "check-config", "--config", str(path), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        async with asyncio.timeout(60):
+            out, err = await proc.communicate()
+        assert proc.returncode == 0, out.decode() + err.decode()  # a note, not a failure
+        return out.decode()
+
+    plain = await check()  # secure_cookies is true by default
+    assert "OK:" in plain
+    assert "review.secure_cookies" in plain
+    assert "will not send" in plain and "plain http" in plain
+    assert "secure_cookies = false" in plain
+    assert "review.secure_cookies" in await check(public_url="http://gateway.local/review")
+    assert "review.secure_cookies" not in await check(public_url="https://mail.example")
+    assert "review.secure_cookies" not in await check(secure_cookies=False)
