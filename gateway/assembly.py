@@ -28,6 +28,7 @@ from gateway.filters import (
     textrule,
     trace,
 )
+from gateway.mime.limits import MimeLimits
 from gateway.people.senders import SendersConfig, parse_senders
 from gateway.pipeline import PIPELINE_KINDS, Filter, Pipeline, Stage
 from gateway.policy import Policy, PolicyConfig, Side, parse_policy
@@ -171,7 +172,8 @@ def assemble(config: Config) -> Assembly:
     policy = Policy(KINDS, config.section(PolicyConfig))
     pipelines = {
         side: Pipeline(side, [BY_NAME[n].build(config) for n in chain_names(config, side)],
-                       policy, config.gateway.filter_timeout)
+                       policy, config.gateway.filter_timeout,
+                       MimeLimits(config.gateway.max_parts, config.gateway.max_depth))
         for side in BOTH
     }
     return Assembly(config, policy, pipelines)

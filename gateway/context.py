@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email.policy
 import secrets
 from dataclasses import dataclass, field
@@ -61,8 +62,21 @@ class MessageContext:
 
     @property
     def message(self) -> EmailMessage:
+        """The parsed message (parsed here when it is not yet): for code running in a worker
+        thread. Code on the event loop awaits :meth:`parsed` instead."""
         if self._message is None:
             self._message = parse_message(self.data)
+        return self._message
+
+    async def parsed(self) -> EmailMessage:
+        """The parsed message, parsed in a worker thread when it is not yet, so a large or
+        intricate message never holds up the event loop."""
+        if self._message is None:
+            data = self.data
+            msg = await asyncio.to_thread(parse_message, data)
+            if self.data is data:
+                self._message = msg
+            return msg
         return self._message
 
     def replace_data(self, data: bytes) -> None:

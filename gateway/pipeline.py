@@ -16,14 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.errors import MessageError
 from enum import StrEnum
 from typing import Protocol
+from zipfile import BadZipFile
 
 from gateway.context import MessageContext
 from gateway.mime.headers import fold_header, tag_subject
+from gateway.mime.limits import MimeLimits, measure, too_complex
 from gateway.policy import Policy, Side
 from gateway.verdicts import (
     Action,
@@ -32,6 +37,7 @@ from gateway.verdicts import (
     Finding,
     Kind,
     Notice,
+    Release,
     Report,
     Severity,
     SmtpCode,
@@ -50,10 +56,24 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_FORCE_ADVICE = ("Delete it unless you expected it; only the IT volunteer can release it, since "
+                 "the gateway could not check it.")
 PIPELINE_KINDS = (
-    Kind("check-failed", "a check could not finish (an error or its time ran out)",
-         Action.TEMPFAIL, Action.TEMPFAIL, tempfail=SmtpCode(451, "4.3.0")),
+    Kind("check-failed", "a check could not finish for a reason that can pass (a service "
+         "down, its time ran out)", Action.TEMPFAIL, Action.TEMPFAIL,
+         tempfail=SmtpCode(451, "4.3.0")),
+    Kind("malformed", "the message is built in a way a check cannot read (the same on every "
+         "try)", Action.HOLD, Action.REFUSE, Release.FORCE, refuse=SmtpCode(554, "5.6.0"),
+         advice=_FORCE_ADVICE),
+    Kind("too-complex", "too many parts, or parts nested too deep, to check safely",
+         Action.HOLD, Action.REFUSE, Release.FORCE, refuse=SmtpCode(554, "5.6.0"),
+         advice=_FORCE_ADVICE),
 )
+# What reading a message raises when the message itself is at fault: it fails the same way on
+# every try, so it is a finding, not a deferral. Anything else (a service down, a full disk, a
+# fault in the gateway) defers the message: that can pass.
+UNREADABLE = (ValueError, LookupError, RecursionError, EOFError, MessageError, BadZipFile,
+              zlib.error, struct.error)
 
 
 class Stage(StrEnum):
@@ -62,7 +82,9 @@ class Stage(StrEnum):
 
 
 class Filter(Protocol):
-    """One step: a name, its stage, an optional deadline in seconds, and one entry point."""
+    """One step: a name, its stage, an optional deadline in seconds, and one entry point.
+    A filter with ``reads_content = False`` (it looks at the bytes or the envelope only) still
+    runs on a message too complex to parse; the others are skipped for it."""
 
     @property
     def name(self) -> str: ...
@@ -120,10 +142,11 @@ class Pipeline:
     """The built steps of one side, ready to run many messages (shared, stateless)."""
 
     def __init__(self, side: Side, filters: Sequence[Filter], policy: Policy,
-                 default_timeout: float = 120.0):
+                 default_timeout: float = 120.0, limits: MimeLimits | None = None):
         self.side = side
         self.policy = policy
         self.default_timeout = default_timeout
+        self.limits = limits or MimeLimits()
         self.checks = [f for f in filters if f.stage is Stage.CHECK]
         self.finishers = [f for f in filters if f.stage is Stage.FINISH]
 
@@ -147,6 +170,13 @@ class Pipeline:
         steps: list[StepRecord] = []
         notices: list[Notice] = []
         held: HoldPoint | None = None
+        if not any(f.code == "too-complex" for f in ctx.findings):
+            why = too_complex(await asyncio.to_thread(measure, ctx.data, self.limits),
+                              self.limits)
+            if why:
+                ctx.findings.append(Finding("pipeline", "too-complex", Severity.MEDIUM,
+                                            f"the message could not be checked: {why}",
+                                            f"Message rejected: {why}"))
         for flt in self.checks[start:]:
             decision = await self._step(flt, ctx, approved, steps, notices)
             if decision.action in (Action.REFUSE, Action.TEMPFAIL):
@@ -184,6 +214,9 @@ class Pipeline:
         return self.policy.decide(ctx.findings, self.side, approved)
 
     async def _run_one(self, flt: Filter, ctx: MessageContext) -> tuple[Report, str]:
+        if getattr(flt, "reads_content", True) and any(
+                f.code == "too-complex" for f in ctx.findings):
+            return Report(), "skipped"
         timeout = flt.timeout or self.default_timeout
         try:
             async with asyncio.timeout(timeout):
@@ -191,6 +224,14 @@ class Pipeline:
         except TimeoutError:
             log.error("id=%s filter=%s timed out after %.0fs", ctx.id, flt.name, timeout)
             outcome = "timeout"
+        except UNREADABLE as e:
+            # The same on every try: a finding the policy decides, never a retry loop.
+            log.warning("id=%s filter=%s cannot read the message: %r", ctx.id, flt.name, e)
+            return Report((Finding(
+                flt.name, "malformed", Severity.MEDIUM,
+                f"the {flt.name} check could not read the message ({_plain(e)})",
+                "Message rejected: it is built in a way the gateway cannot read "
+                f"({_plain(e)}); please send it again in another form"),)), "malformed"
         except Exception:
             log.exception("id=%s filter=%s failed", ctx.id, flt.name)
             outcome = "error"
@@ -198,3 +239,14 @@ class Pipeline:
             flt.name, "check-failed", Severity.MEDIUM,
             f"the {flt.name} check could not finish ({outcome})",
             f"The {flt.name} check could not finish; please try again later"),)), outcome
+
+
+def _plain(error: Exception) -> str:
+    """An exception in a few words a person can pass on: its kind, never a traceback."""
+    kinds = {RecursionError: "parts nested too deep", UnicodeError: "a character set it "
+             "cannot decode", LookupError: "an unknown character set", ValueError: "a value "
+             "that is not valid"}
+    for kind, words in kinds.items():
+        if isinstance(error, kind):
+            return words
+    return "a part that cannot be read"

@@ -42,6 +42,7 @@ __all__ = [
 CHUNK_SIZE = 64 * 1024
 # clamd answers one short line; anything longer than this is not clamd talking.
 MAX_REPLY = 4096
+VERSION_RETRY_SECONDS = 60.0  # after a clamd failed to tell its version
 VERSION_CACHE_SECONDS = 300.0
 
 
@@ -259,7 +260,7 @@ class ClamdClient:
         self.addresses = tuple(addresses)
         self.timeout = timeout
         self.chunk_size = chunk_size
-        self._versions: dict[ClamdAddress, tuple[float, ClamdVersion]] = {}
+        self._versions: dict[ClamdAddress, tuple[float, ClamdVersion | None]] = {}
 
     async def scan(self, data: bytes | memoryview, *, budget: float | None = None) -> ScanReply:
         """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``.
@@ -297,15 +298,17 @@ class ClamdClient:
         now = time.monotonic()
         for addr in addrs:
             cached = self._versions.get(addr)
-            if cached and now - cached[0] < VERSION_CACHE_SECONDS:
+            if cached and cached[1] is not None and now - cached[0] < VERSION_CACHE_SECONDS:
                 return cached[1]
+            if cached and cached[1] is None and now - cached[0] < VERSION_RETRY_SECONDS:
+                continue  # it did not answer VERSION a moment ago: do not wait on it again
             try:
                 async with asyncio.timeout(wait):
                     parsed = parse_version(await _command(addr, b"VERSION"))
             except (TimeoutError, _Failed):
-                continue
+                parsed = None
+            self._versions[addr] = (now, parsed)
             if parsed is not None:
-                self._versions[addr] = (now, parsed)
                 return parsed
         return None
 

@@ -44,8 +44,12 @@ class GatewayConfig:
     hostname: str
     max_message_size: int
     audit_log: Path
-    max_connections: int = 100
+    max_connections: int = 100  # each side's default pool
     command_timeout: float = 300.0
+    data_timeout: float = 60.0  # between two lines of one message
+    max_parts: int = 1000  # MIME parts a message may have to be checked
+    max_depth: int = 20  # how deep its multiparts may nest
+    session_lifetime: float = 3600.0
     filter_timeout: float = 120.0
     shutdown_grace: float = 30.0
     auth_failure_delay: float = 2.0
@@ -71,6 +75,8 @@ class ListenerConfig:
     deliver_ca_file: Path | None = None
     deliver_timeout: float = 60.0
     deliver_data_timeout: float = 600.0
+    max_connections: int = 100
+    max_connections_per_address: int = 10  # an IPv4 address or an IPv6 /64
     # Clients on this machine may log in without STARTTLS (nobody can listen in on loopback).
     loopback_auth_without_tls: bool = True
     # Inbound: local parts the MX side takes although they look like routes (regex, whole part).
@@ -136,6 +142,10 @@ def parse_gateway(s: Section) -> GatewayConfig:
         audit_log=s.path("audit_log", "logs/audit.jsonl"),
         max_connections=s.integer("max_connections", 100, minimum=1),
         command_timeout=s.number("command_timeout", 300.0, minimum=1),
+        data_timeout=s.number("data_timeout", 60.0, minimum=1),
+        max_parts=s.integer("max_parts", 1000, minimum=10),
+        max_depth=s.integer("max_depth", 20, minimum=3, maximum=500),
+        session_lifetime=s.number("session_lifetime", 3600.0, minimum=1),
         filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
         auth_failure_delay=s.number("auth_failure_delay", 2.0, minimum=0),
@@ -155,7 +165,8 @@ def _patterns(s: Section, name: str) -> tuple[re.Pattern[str], ...]:
     return tuple(out)
 
 
-def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> ListenerConfig:
+def parse_listener(s: Section, side: str, known_filters: Sequence[str],
+                   max_connections: int = 100) -> ListenerConfig:
     default_listen = "127.0.0.1:2525" if side == "inbound" else "127.0.0.1:2587"
     default_hop = "maildir:mailbox" if side == "inbound" else "maildir:outbox"
     filters = s.str_list("filters") if s.has("filters") else None
@@ -184,6 +195,9 @@ def parse_listener(s: Section, side: str, known_filters: Sequence[str]) -> Liste
         deliver_ca_file=s.optional_path("deliver_ca_file", ""),
         deliver_timeout=s.number("deliver_timeout", 60.0, minimum=1),
         deliver_data_timeout=s.number("deliver_data_timeout", 600.0, minimum=1),
+        max_connections=s.integer("max_connections", max_connections, minimum=1),
+        max_connections_per_address=s.integer(
+            "max_connections_per_address", 20 if side == "inbound" else 10, minimum=1),
         loopback_auth_without_tls=(
             s.flag("loopback_auth_without_tls", True) if side == "outbound" else False),
         allowed_local_parts=_patterns(s, "allowed_local_parts") if side == "inbound" else (),

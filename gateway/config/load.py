@@ -58,8 +58,10 @@ def parse_config(text: str, schema: Schema, source: str = "<text>") -> Config:
     raw, notes, problems = legacy.translate(raw)
     root = Section(raw, "", problems)
     gw = parse_gateway(root.sub("gateway"))
-    inbound = parse_listener(root.sub("inbound"), "inbound", schema.filters["inbound"])
-    outbound = parse_listener(root.sub("outbound"), "outbound", schema.filters["outbound"])
+    inbound = parse_listener(root.sub("inbound"), "inbound", schema.filters["inbound"],
+                             gw.max_connections)
+    outbound = parse_listener(root.sub("outbound"), "outbound", schema.filters["outbound"],
+                              gw.max_connections)
     tls = parse_tls(root.sub("tls"))
     quarantine = parse_quarantine(root.sub("quarantine"))
     sections = {spec.name: spec.parse(root.sub(spec.name)) for spec in schema.sections}

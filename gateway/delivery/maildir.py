@@ -6,6 +6,7 @@ A message counts as delivered (or held) only once this returns; the SMTP client 
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import time
@@ -15,7 +16,7 @@ from gateway.files import sync_folder
 
 __all__ = ["ensure_maildir", "write_message", "unique_name"]
 
-_counter = 0
+_counter = itertools.count(1)  # next() on it is atomic: writers run in threads
 
 
 def ensure_maildir(root: Path) -> None:
@@ -28,11 +29,9 @@ def ensure_maildir(root: Path) -> None:
 
 def unique_name() -> str:
     """A Maildir unique name: seconds.M<micro>P<pid>Q<n>.<host>."""
-    global _counter
-    _counter += 1
     now = time.time()
     host = socket.gethostname().replace("/", "\\057").replace(":", "\\072")
-    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{_counter}.{host}"
+    return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}.{host}"
 
 
 def write_message(root: Path, data: bytes, name: str | None = None) -> Path:

@@ -141,11 +141,11 @@ ALERT_OUTCOMES = (
 )
 
 
-def alert_text(ctx: MessageContext, *, signature: str, where: str) -> str:
+def alert_text(ctx: MessageContext, msg: EmailMessage, *, signature: str, where: str) -> str:
     """The body of the alert for the clerk and the chairman: who, what, and what was done
     (``{outcome}`` is filled in once the policy has decided)."""
     try:
-        subject = " ".join(str(ctx.message.get("Subject", "")).split()) or "(no subject)"
+        subject = " ".join(str(msg.get("Subject", "")).split()) or "(no subject)"
     except Exception:  # a message too broken to parse still gets its alert
         subject = "(unreadable)"
     side = "received from outside" if ctx.side == "inbound" else "sent by the council"
@@ -193,6 +193,7 @@ async def locate_infected_part(client: ClamdClient, message: EmailMessage, deadl
 class AntivirusFilter:
     name = NAME
     stage = Stage.CHECK
+    reads_content = False  # it reads the bytes, not the parsed message
 
     def __init__(self, cfg: ClamavConfig, gateway: GatewayConfig,
                  client: ClamdClient | None = None):
@@ -212,7 +213,7 @@ class AntivirusFilter:
             reply = await self.client.scan(ctx.data)
         where = header_value = ""
         if reply.outcome is Outcome.INFECTED:
-            where = await locate_infected_part(self.client, ctx.message, deadline)
+            where = await locate_infected_part(self.client, await ctx.parsed(), deadline)
         elif reply.outcome is Outcome.CLEAN:
             version = await self.client.version(reply.address)
             header_value = version.header_value if version else "ClamAV"
@@ -226,6 +227,7 @@ class AntivirusFilter:
         if reply.outcome is not Outcome.INFECTED or not self.cfg.alert_to:
             return report
         alert = Notice(f"Virus stopped: {reply.signature}",
-                       alert_text(ctx, signature=reply.signature, where=where or "the message"),
+                       alert_text(ctx, await ctx.parsed(), signature=reply.signature,
+                                  where=where or "the message"),
                        ALERT_OUTCOMES, to=self.cfg.alert_to)
         return Report(report.findings, report.change, report.tag, (alert,))

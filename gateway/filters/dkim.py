@@ -139,7 +139,7 @@ class DkimFilter:
     async def check(self, ctx: MessageContext) -> Report:
         if not self.keys:
             return Report()
-        found = from_domains(ctx.message.get_all("from", []))
+        found = from_domains((await ctx.parsed()).get_all("from", []))
         foreign = sorted({d for d in found if d not in self.domains})
         if not found or foreign:
             who = ", ".join(foreign) if foreign else "no address"

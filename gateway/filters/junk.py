@@ -16,14 +16,16 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
 from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.people.senders import SendersConfig, load_book
+from gateway.people.senders import SenderBook, SendersConfig, load_book
 from gateway.pipeline import Stage
 from gateway.rules.junk import (
     Signal,
@@ -172,7 +174,7 @@ class JunkFilter:
         self.free_mail = frozenset(cfg.free_mail_domains)
 
     async def assess(self, ctx: MessageContext) -> Assessment:
-        msg = ctx.message
+        msg = await ctx.parsed()
         from_header = str(msg.get("from", "") or "")
         from_addr = address_of(from_header)
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
@@ -187,26 +189,32 @@ class JunkFilter:
         own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
         if own is None and book.known_source(from_addr) and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
-        signals: list[Signal | None] = [
-            own,
-            *auth_signals(auth),
-            forged_known_signal(book, from_addr, auth),
-            attachments_signal(attachment_names(msg)),
-            display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail),
-            lookalike_signal(
-                [("sender's", from_domain),
-                 ("envelope sender's", ctx.envelope.mail_from.rpartition("@")[2]),
-                 ("Reply-To", address_of(str(msg.get("reply-to", "") or "")).rpartition("@")[2])],
-                book.known_domains(), self.free_mail),
-            reply_to_signal(from_addr, str(msg.get("reply-to", "") or ""), self.free_mail),
-            bulk_signal(msg, self.cfg.known_lists),
-            link_signal(msg),
-            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
-        ]
+        # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
+        signals = await asyncio.to_thread(
+            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book)
+        signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
+                   *signals]
         if self.cfg.spamd is not None:
             signals.append(spamd_signal(await spamd_check(
                 self.cfg.spamd, ctx.data, deadline=self.cfg.spamd_timeout), self.cfg.threshold))
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
+
+    def _content_signals(self, msg: EmailMessage, from_header: str, from_addr: str,
+                         mail_from: str, book: SenderBook) -> list[Signal | None]:
+        from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
+        reply_to = str(msg.get("reply-to", "") or "")
+        return [
+            attachments_signal(attachment_names(msg)),
+            display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail),
+            lookalike_signal(
+                [("sender's", from_domain), ("envelope sender's", mail_from.rpartition("@")[2]),
+                 ("Reply-To", address_of(reply_to).rpartition("@")[2])],
+                book.known_domains(), self.free_mail),
+            reply_to_signal(from_addr, reply_to, self.free_mail),
+            bulk_signal(msg, self.cfg.known_lists),
+            link_signal(msg),
+            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
+        ]
 
     async def check(self, ctx: MessageContext) -> Report:
         a = await self.assess(ctx)

@@ -21,6 +21,7 @@ HEADER = "X-Council-Gateway"
 class TraceFilter:
     name = "trace"
     stage = Stage.FINISH
+    reads_content = False  # it reads the bytes, not the parsed message
     timeout: float | None = None
     kinds = ()
 

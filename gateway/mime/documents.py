@@ -93,7 +93,7 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
         if candidate:
             try:
                 return data.decode(candidate)
-            except (LookupError, UnicodeDecodeError):
+            except (LookupError, ValueError):  # unknown, or not a name at all ("utf-8\0")
                 pass
     return data.decode("cp1252", errors="replace")
 

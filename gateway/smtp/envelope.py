@@ -141,6 +141,8 @@ def from_header_refusal(values: Sequence[str], *, own: Sequence[str] | None,
 def recipient_refusal(address: str, *, side: str, may_submit: bool, smtputf8: bool,
                       count: int, gateway: GatewayConfig) -> str | None:
     """RCPT TO: the MX side takes mail only for the council (no relaying)."""
+    if address.startswith("@"):
+        return "550 5.1.3 Source routes are not accepted: give the recipient's address only"
     problem = address_problem(address, smtputf8)
     if problem:
         return f"553 5.1.3 Bad recipient address: {problem}"

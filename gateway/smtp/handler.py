@@ -186,10 +186,14 @@ class SideHandler:
         gw.in_flight += 1
         # aiosmtpd's idle timer keeps running while we work; give the filters their time.
         server._reset_timeout(self.config.gateway.command_timeout
-                              + self.config.gateway.filter_timeout * 2)
+                              + self.config.gateway.filter_timeout * 2
+                              + self.listener.deliver_data_timeout)
+        server.processing = True  # type: ignore[attr-defined]
         try:
             return await self._process(session, envelope)
         finally:
+            server.processing = False  # type: ignore[attr-defined]
+            server._junk = 0  # type: ignore[attr-defined]  # a message moved: not junk
             gw.in_flight -= 1
             await self._drop_upstream(session)
             envelope.mail_from = None  # the transaction is over (aiosmtpd resets it after us)

@@ -8,12 +8,14 @@ import base64
 import binascii
 import ipaddress
 import itertools
+import logging
 import re
 from typing import TYPE_CHECKING, Any
 
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
+from gateway.smtp.logins import network_of
 
 if TYPE_CHECKING:
     from gateway.delivery.nexthop import Upstream
@@ -21,7 +23,13 @@ if TYPE_CHECKING:
 
 __all__ = ["GatewaySMTP", "GatewaySession", "is_loopback"]
 
+log = logging.getLogger(__name__)
+
 _conn_counter = itertools.count(1)
+SHUTTING_DOWN = b"421 4.3.2 The gateway is shutting down; please try again later\r\n"
+TOO_MANY = b"421 4.7.0 Too many connections; please try again later\r\n"
+TOO_MANY_FROM_YOU = (b"421 4.7.0 Too many connections from your network; please close some and "
+                     b"try again later\r\n")
 _PENDING = object()  # marks credentials parsed by aiosmtpd but not yet checked
 
 
@@ -47,27 +55,57 @@ _REWRITES = {
 
 
 class GatewaySMTP(SMTP):
-    """aiosmtpd's SMTP with connection limits, enhanced status codes and async password checks."""
+    """aiosmtpd's SMTP with connection limits, enhanced status codes and async password checks.
+
+    Each side has its own pool of connections, and each client network (an IPv4 address, an
+    IPv6 /64) its own share of it, so one sender cannot lock councillors out. A connection lives
+    at most ``session_lifetime`` seconds and may send ``JUNK_LIMIT`` commands that move no mail
+    (NOOP, RSET, VRFY, HELP, HELO/EHLO); during DATA each line must come within
+    ``data_timeout`` seconds of the last, however long the whole upload takes.
+    """
+
+    JUNK_LIMIT = 100
 
     def __init__(self, handler: SideHandler, **kwargs: Any):
         super().__init__(handler, **kwargs)
         self.side_handler = handler
         self._refused = False
+        self.network = ""
+        self.processing = False  # the handler is dealing with a message: do not cut it off
+        self._junk = 0
+        self._lifetime: asyncio.TimerHandle | None = None
 
     def _create_session(self) -> Session:
         return GatewaySession(self.loop)
 
+    def _refuse(self, transport: asyncio.BaseTransport, reason: str, reply: bytes) -> None:
+        self._refused = True
+        peer = transport.get_extra_info("peername")
+        log.warning("connection refused side=%s client=%s reason=%s",
+                    self.side_handler.side, peer[0] if peer else "?", reason)
+        self.side_handler.gateway.count(f"connections refused: {reason}")
+        transport.write(reply)  # type: ignore[attr-defined]
+        transport.close()
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if self._original_transport is None:  # a new connection, not the STARTTLS upgrade
             gw = self.side_handler.gateway
-            if len(gw.protocols) >= gw.config.gateway.max_connections or gw.stopping:
-                self._refused = True
-                transport.write(  # type: ignore[attr-defined]
-                    b"421 4.7.0 Too many connections; please try again later\r\n")
-                transport.close()
+            side = self.side_handler.side
+            listener = self.side_handler.listener
+            peer = transport.get_extra_info("peername")
+            self.network = network_of(str(peer[0])) if peer else "?"
+            if gw.stopping:
+                self._refuse(transport, "stopping", SHUTTING_DOWN)
+                return
+            if gw.connections(side) >= listener.max_connections:
+                self._refuse(transport, "side full", TOO_MANY)
+                return
+            if gw.connections(side, self.network) >= listener.max_connections_per_address:
+                self._refuse(transport, "per-address limit", TOO_MANY_FROM_YOU)
                 return
             gw.protocols.add(self)
-            peer = transport.get_extra_info("peername")
+            self._lifetime = self.loop.call_later(gw.config.gateway.session_lifetime,
+                                                  self._lifetime_cb)
             if (peer and is_loopback(peer[0])
                     and self.side_handler.listener.loopback_auth_without_tls):
                 # On this machine nobody can listen in: AUTH may go without STARTTLS.
@@ -79,10 +117,77 @@ class GatewaySMTP(SMTP):
     def connection_lost(self, error: Exception | None) -> None:
         if self._refused:
             return
+        if self._lifetime is not None:
+            self._lifetime.cancel()
         self.side_handler.gateway.protocols.discard(self)
         self.side_handler.gateway.changed.set()
         self._abandon_upstream()
         super().connection_lost(error)
+
+    def _lifetime_cb(self) -> None:
+        if self.processing:  # its reply is being worked out; end right after it
+            self._lifetime = self.loop.call_later(5, self._lifetime_cb)
+            return
+        log.info("connection closed side=%s network=%s: session lifetime reached",
+                 self.side_handler.side, self.network)
+        self.side_handler.gateway.count("connections closed: lifetime")
+        self.close_idle(b"421 4.4.2 This connection has been open too long; please reconnect"
+                        b"\r\n")
+
+    async def _junk_command(self) -> bool:
+        """Count a command that moves no mail; True (after a 421) when there were too many."""
+        self._junk += 1
+        if self._junk <= self.JUNK_LIMIT:
+            return False
+        log.warning("connection closed side=%s network=%s: too many commands without mail",
+                    self.side_handler.side, self.network)
+        self.side_handler.gateway.count("connections closed: junk commands")
+        await super().push("421 4.7.0 Too many commands without mail; closing the connection")
+        if self.transport is not None:
+            self.transport.close()
+        return True
+
+    async def smtp_NOOP(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_NOOP(arg)
+
+    async def smtp_RSET(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_RSET(arg)
+
+    async def smtp_VRFY(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_VRFY(arg)
+
+    async def smtp_HELP(self, arg: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_HELP(arg)
+
+    async def smtp_HELO(self, hostname: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_HELO(hostname)
+
+    async def smtp_EHLO(self, hostname: str) -> None:
+        if not await self._junk_command():
+            await super().smtp_EHLO(hostname)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        # aiosmtpd's idle timer covers the whole of DATA; here each line restarts it, so a slow
+        # but steady upload succeeds and a stalled one ends after data_timeout.
+        reader = self._reader
+        read_line = reader.readuntil
+        timeout = self.side_handler.gateway.config.gateway.data_timeout
+
+        async def readuntil(separator: bytes = b"\n") -> bytes:
+            line = await read_line(separator)
+            self._reset_timeout(timeout)
+            return line
+
+        reader.readuntil = readuntil  # type: ignore[method-assign,assignment]
+        try:
+            await super().smtp_DATA(arg)
+        finally:
+            del reader.readuntil
 
     def _abandon_upstream(self) -> None:
         """Close the next-hop transaction of an abandoned client transaction (QUIT, a dropped
@@ -117,15 +222,13 @@ class GatewaySMTP(SMTP):
         # (email-validator's reason), 501 5.1.7 for senders, 553 5.1.3 for recipients.
         address, rest = super()._getaddr(arg)
         text = arg.strip()
-        if text.startswith("<") and ">" in text:
-            raw, _, after = text[1:].partition(">")
-            if address is not None:
-                return raw or "<>", rest
-            return raw or "<invalid>", after.strip()
-        if address is None and text:
-            token, _, rest = text.partition(" ")
-            address = token or "<invalid>"
-        return address, rest
+        bracketed = text.startswith("<")
+        end = _address_end(text, 1 if bracketed else 0, ">" if bracketed else " ")
+        raw = text[1:end] if bracketed else text[:end]
+        after = text[end + 1:] if bracketed else text[end:]
+        if address is not None:
+            return raw or "<>", rest
+        return raw or "<invalid>", after.strip()
 
     def _timeout_cb(self) -> None:
         if self.transport is not None and not self.transport.is_closing():
@@ -173,6 +276,23 @@ class GatewaySMTP(SMTP):
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._finish_auth(await super().auth_LOGIN(_, args))
+
+
+def _address_end(text: str, start: int, stop: str) -> int:
+    """Where an address written from ``start`` ends: at ``stop`` outside quotes (a quoted local
+    part may hold ">" or spaces), or at the end of the text."""
+    quoted = escaped = False
+    for i in range(start, len(text)):
+        c = text[i]
+        if escaped:
+            escaped = False
+        elif c == "\\" and quoted:
+            escaped = True
+        elif c == '"':
+            quoted = not quoted
+        elif c == stop and not quoted:
+            return i
+    return len(text)
 
 
 def is_loopback(ip: str) -> bool:

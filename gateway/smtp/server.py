@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections import Counter
 from typing import Any
 
 from gateway.assembly import Assembly, assemble
@@ -36,6 +37,7 @@ class Gateway:
 
     def __init__(self, config: Config | Assembly):
         self.assembly = config if isinstance(config, Assembly) else assemble(config)
+        self.tls_context = _server_tls_context(self.config)
         self.servers: dict[str, asyncio.base_events.Server] = {}
         self.ports: dict[str, int] = {}
         self.protocols: set[GatewaySMTP] = set()
@@ -44,6 +46,7 @@ class Gateway:
         self.stopping = False
         self.logins = LoginGuard(self.config.outbound.login_locks_file)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.counters: Counter[str] = Counter()
 
     @property
     def config(self) -> Config:
@@ -57,6 +60,15 @@ class Gateway:
     def outbound_port(self) -> int:
         return self.ports["outbound"]
 
+    def connections(self, side: str, network: str | None = None) -> int:
+        """Open connections on a side (from one client network, when given)."""
+        return sum(1 for p in self.protocols if p.side_handler.side == side
+                   and (network is None or p.network == network))
+
+    def count(self, event: str) -> None:
+        """Count something that happened (refusals, timeouts) for the operator."""
+        self.counters[event] += 1
+
     def track(self, coro: Any) -> None:
         """Run a background job (notices, upstream clean-up) that stop() waits for."""
         task = asyncio.get_running_loop().create_task(coro)
@@ -65,7 +77,6 @@ class Gateway:
 
     def _factory(self, side: str) -> Any:
         handler = SideHandler(self, side)
-        tls = _server_tls_context(self.config)
 
         def make() -> GatewaySMTP:
             cfg = self.config
@@ -75,7 +86,7 @@ class Gateway:
                 enable_SMTPUTF8=True,
                 hostname=cfg.gateway.hostname,
                 ident="ESMTP council-gateway",
-                tls_context=tls,
+                tls_context=self.tls_context,
                 timeout=cfg.gateway.command_timeout,
                 auth_require_tls=True,
                 auth_exclude_mechanism=["PLAIN", "LOGIN"] if side == "inbound" else None,
@@ -130,8 +141,15 @@ class Gateway:
                 pass
 
     def reload(self, config: Config) -> None:
-        """Swap in a new config; everything is built first so a failure keeps the old one."""
+        """Swap in a new config; everything is built first so a failure keeps the old one.
+        The TLS certificate is read again (a renewed one applies to new connections); a pair
+        that does not load keeps the one in use."""
         assembly = assemble(config)
+        try:
+            self.tls_context = _server_tls_context(config)
+        except (OSError, ssl.SSLError) as e:
+            log.error("tls: the certificate %s and key %s could not be loaded (%s); the one in "
+                      "use is kept", config.tls.cert_file, config.tls.key_file, e)
         for side in ("inbound", "outbound"):
             if self.config.listener(side).listen != config.listener(side).listen:
                 log.warning("%s.listen changed: restart the gateway for it to take effect", side)

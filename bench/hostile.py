@@ -1,0 +1,1001 @@
+"""Hostile senders: peak memory per message, latency under hostile MIME, connection floods.
+
+The gateway runs as its own process (``python -m gateway run``, as deployed), with the default
+inbound chain (antivirus, attachments, junk, confidential, trace), a real clamd started for the
+benchmark (project test signatures, ``bench/_clamd.py``), a recording SMTP sink as the next hop
+of both sides (aiosmtpd in a thread of this process), and DNS pointed at a closed local port so
+SPF, DKIM and DMARC look-ups fail at once as "unknown" (as ``tests/conftest.py`` does). A fresh
+gateway is started for every run of every case, so no case inherits another's memory or
+left-over work. Three measurements, each printed as a markdown table:
+
+1. **Peak memory**: the gateway process's resident-set high-water mark (``VmHWM`` in
+   ``/proc/PID/status``, reset through ``/proc/PID/clear_refs`` after one warm-up message)
+   above its idle baseline (``VmRSS`` before the message), for one realistic message of 1, 5,
+   10 and 20 MiB (a text body and two base64 attachments: a PDF and a photo, random bytes so
+   clamd's cache of clean files never helps) and for four concurrent 20 MiB messages.
+   Goal: at most 3 x the message size per message in flight.
+2. **Latency under hostile MIME**: a small plain message is sent on a new connection every
+   50 ms (open loop: each round trip, connect to the end-of-DATA reply, is timed from when it
+   was due, so a stalled gateway cannot hide behind a slow client), with none, one or three
+   hostile messages in progress from another address, each sender sending its message again as
+   soon as it is answered until the window is over: (a) 2 MB with 50,000 MIME parts, (b) one
+   3.8 MB HTML part, (c) a multipart nested 1,000 deep. Goal: p99 under 1 s with three running.
+3. **Connection flood**: one address (127.0.0.2; the gateway counts IPv4 addresses) opens N
+   idle connections to each side, up to the per-address cap and beyond; then a councillor
+   (127.0.0.1) sends on the submission port and a sender from another address (127.0.0.3) on
+   the MX port, and the flooder's closed connections are timed until it is greeted again.
+
+    python -m bench.hostile             # full: 3 runs of every case (about 15 minutes)
+    python -m bench.hostile --quick     # 1 run, shorter windows (under 2 minutes)
+    python -m bench.hostile --only latency --runs 1 --py-spy /tmp/spy   # profile one part
+
+Run from the repository root. Linux only (``/proc``). Figures go to docs/benchmarks.md
+("Hostile senders"). Not part of the test suite: speed is measured here, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+from aiosmtpd.smtp import SMTP as AioSMTP
+
+from bench._clamd import bench_clamd
+
+ROOT = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+DOMAIN = "stanion-pc.gov.uk"
+RESIDENT = "resident@example.org"
+CLERK = f"clerk@{DOMAIN}"
+COUNCILLOR = f"cllr.smith@{DOMAIN}"
+PROBE_ADDR = "127.0.0.1"      # the small messages, and the councillor
+FLOODER_ADDR = "127.0.0.2"    # the connection flood
+OTHER_ADDR = "127.0.0.3"      # hostile senders, and the MX sender during the flood
+PROBE_INTERVAL = 0.050
+PROBE_IN_FLIGHT = 15          # below the MX side's per-address cap, so probes are never refused
+HOSTILE_TIMEOUT = 300.0       # longest a hostile message is waited for
+
+
+# ---------------------------------------------------------------------------- machine facts
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def clamd_version() -> str:
+    clamd = shutil.which("clamd") or "/usr/sbin/clamd"
+    try:
+        out = subprocess.run([clamd, "--version"], capture_output=True, text=True, timeout=10)
+        return out.stdout.strip().split("/")[0]
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+
+
+def package_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "?"
+
+
+# ---------------------------------------------------------------------------- statistics
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0..100), nearest rank: the value at or below which q % lie."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * q // 100))  # ceil(n q / 100)
+    return ordered[int(rank) - 1]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def spread(values: Sequence[float], fmt: str = "{:.0f}") -> str:
+    """The median, and the range when there was more than one run."""
+    if not values:
+        return "–"
+    mid = fmt.format(median(values))
+    if len(values) == 1:
+        return mid
+    lo, hi = fmt.format(min(values)), fmt.format(max(values))
+    return mid if lo == hi else f"{mid} ({lo}–{hi})"
+
+
+# ---------------------------------------------------------------------------- the next hop
+
+class _ServfailDns(asyncio.DatagramProtocol):
+    """Answers every DNS query at once with SERVFAIL: each SPF, DKIM and DMARC look-up fails
+    as "unknown" (temperror) without waiting. (A closed port does not do that: the resolver's
+    UDP socket is not told, so every look-up waits out its whole timeout.)"""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        import dns.exception
+        import dns.message
+        import dns.rcode
+        try:
+            response = dns.message.make_response(dns.message.from_wire(data))
+        except dns.exception.DNSException:
+            return
+        response.set_rcode(dns.rcode.SERVFAIL)
+        self.transport.sendto(response.to_wire(), addr)  # type: ignore[attr-defined]
+
+
+class Sink:
+    """A recording SMTP sink (aiosmtpd) on its own event loop in a thread of this process, so
+    receiving large messages does not hold up the clients' timing loop. It keeps counts, not
+    messages. The same loop runs the DNS stub that fails every look-up at once."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="sink", daemon=True)
+        self.port = 0
+        self.dns_port = 0
+        self.received = 0
+        self.bytes = 0
+        self.without_trace = 0
+        self._server: asyncio.base_events.Server | None = None
+        self._dns: asyncio.DatagramTransport | None = None
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        data = envelope.original_content or b""
+        self.received += 1
+        self.bytes += len(data)
+        if b"X-Council-Gateway:" not in data[:65536]:
+            self.without_trace += 1
+        return "250 2.0.0 Stored"
+
+    def start(self) -> None:
+        self.thread.start()
+
+        async def serve() -> int:
+            self._server = await self.loop.create_server(
+                lambda: AioSMTP(self, hostname="sink.test", enable_SMTPUTF8=True,
+                                data_size_limit=64 * MIB),
+                host="127.0.0.1", port=0)
+            return int(self._server.sockets[0].getsockname()[1])
+        self.port = asyncio.run_coroutine_threadsafe(serve(), self.loop).result(10)
+
+        async def dns() -> int:
+            transport, _ = await self.loop.create_datagram_endpoint(
+                _ServfailDns, local_addr=("127.0.0.1", 0))
+            self._dns = transport
+            return int(transport.get_extra_info("sockname")[1])
+        self.dns_port = asyncio.run_coroutine_threadsafe(dns(), self.loop).result(10)
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self.loop.call_soon_threadsafe(self._server.close)
+        if self._dns is not None:
+            self.loop.call_soon_threadsafe(self._dns.close)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+# ---------------------------------------------------------------------------- SMTP client
+
+@dataclass
+class Sent:
+    code: int          # the final reply's code (0: no reply: a connection error or timeout)
+    reply: str         # the final reply (or what went wrong)
+    seconds: float     # connect to the end-of-DATA reply (or to the failure)
+    stage: str         # where it ended: "greeting", "mail", "rcpt", "data" or "end"
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
+    lines = []
+    while True:
+        line = await reader.readline()
+        if not line:
+            raise ConnectionError("connection closed" + (f" after {lines[-1]!r}" if lines
+                                                         else ""))
+        lines.append(line.decode("utf-8", "replace").rstrip("\r\n"))
+        if line[3:4] != b"-":
+            break
+    last = lines[-1]
+    try:
+        code = int(last[:3])
+    except ValueError:
+        code = 0
+    return code, last
+
+
+def wire(data: bytes) -> bytes:
+    """A message ready for DATA: CRLF at the end, lines starting with a dot doubled."""
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    data = data.replace(b"\r\n.", b"\r\n..")
+    return b"." + data if data.startswith(b".") else data
+
+
+async def send(port: int, mail_from: str, rcpts: Sequence[str], data: bytes, *,
+               local: str = PROBE_ADDR, timeout: float = 120.0,
+               started: float | None = None) -> Sent:
+    """One transaction on a new connection; ``data`` is already :func:`wire`-ready. Timed from
+    ``started`` (a ``perf_counter`` value; default: now) to the end-of-DATA reply."""
+    t0 = time.perf_counter() if started is None else started
+    stage = "connect"
+    writer: asyncio.StreamWriter | None = None
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                           local_addr=(local, 0))
+            stage = "greeting"
+            code, text = await _read_reply(reader)
+            if code != 220:
+                return Sent(code, text, time.perf_counter() - t0, stage)
+            for stage, command, want in (
+                    ("ehlo", b"EHLO bench.example.org\r\n", 250),
+                    ("mail", f"MAIL FROM:<{mail_from}>\r\n".encode(), 250),
+                    *(("rcpt", f"RCPT TO:<{r}>\r\n".encode(), 250) for r in rcpts),
+                    ("data", b"DATA\r\n", 354)):
+                writer.write(command)
+                code, text = await _read_reply(reader)
+                if code != want:
+                    return Sent(code, text, time.perf_counter() - t0, stage)
+            stage = "end"
+            writer.write(data)
+            writer.write(b".\r\n")
+            await writer.drain()
+            code, text = await _read_reply(reader)
+            seconds = time.perf_counter() - t0
+            writer.write(b"QUIT\r\n")
+            return Sent(code, text, seconds, stage)
+    except TimeoutError:
+        return Sent(0, f"no reply within {timeout:.0f} s", time.perf_counter() - t0, stage)
+    except (OSError, ConnectionError) as e:
+        return Sent(0, f"{type(e).__name__}: {e}", time.perf_counter() - t0, stage)
+    finally:
+        if writer is not None:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 2)
+
+
+# ---------------------------------------------------------------------------- messages
+
+def _headers(subject: str, sender: str = RESIDENT, to: str = CLERK) -> bytes:
+    return (f"From: Pat Resident <{sender}>\r\nTo: {to}\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n"
+            f"Message-ID: {make_msgid(domain='example.org')}\r\nMIME-Version: 1.0\r\n").encode()
+
+
+PROSE = ("Dear Clerk, please find attached the report on the footpath survey and the photos of "
+         "the bridge by the allotments, as discussed at the last meeting of the council.\n")
+
+
+def small_message(i: int = 0, sender: str = RESIDENT, to: str = CLERK) -> bytes:
+    """The probe: a short plain-text note, about 1 KB."""
+    return wire(_headers(f"Footpath by the church, note {i}", sender, to)
+                + b"Content-Type: text/plain; charset=utf-8\r\n\r\n"
+                + (PROSE * 4).replace("\n", "\r\n").encode())
+
+
+def _pdf_head() -> bytes:
+    try:
+        from tests import samples
+        return samples.pdf()
+    except Exception:  # pypdf or the tests package missing: a minimal PDF header will do
+        return b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+
+
+def realistic_message(size: int, *, subject: str = "Footpath survey and photos") -> bytes:
+    """About ``size`` bytes on the wire: a text body (1 % of it, at least 4 KB) and two base64
+    attachments, a PDF (60 %) and a JPEG photo (the rest), padded with fresh random bytes."""
+    body = PROSE * max(1, int(max(4096, size // 100) // len(PROSE)))
+    # base64 with 76-character lines and CRLF: 78 bytes on the wire for every 57 of payload
+    payload = max(4096, int((size - len(body) - 2048) * 57 / 78))
+    pdf = _pdf_head()
+    pdf += os.urandom(max(0, int(payload * 0.6) - len(pdf)))
+    jpeg = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+    jpeg += os.urandom(max(0, payload - len(pdf) - len(jpeg)))
+    msg = EmailMessage()
+    msg["From"] = f"Pat Resident <{RESIDENT}>"
+    msg["To"] = CLERK
+    msg["Subject"] = subject
+    msg["Date"] = "Mon, 23 Nov 2026 10:00:00 +0000"
+    msg["Message-ID"] = make_msgid(domain="example.org")
+    msg.set_content(body)
+    msg.add_attachment(pdf, maintype="application", subtype="pdf", filename="survey.pdf")
+    msg.add_attachment(jpeg, maintype="image", subtype="jpeg", filename="bridge.jpg")
+    return wire(msg.as_bytes(policy=msg.policy.clone(linesep="\r\n")))
+
+
+def many_parts_message(parts: int = 50_000, total: int = 2_000_000) -> bytes:
+    """``parts`` tiny text parts in one multipart/mixed, about ``total`` bytes."""
+    boundary = b"=_many"
+    head = (_headers("Many parts") + b'Content-Type: multipart/mixed; boundary="'
+            + boundary + b'"\r\n\r\n')
+    skeleton = b"--" + boundary + b"\r\nContent-Type: text/plain\r\n\r\n\r\n"
+    fill = max(1, (total - len(head)) // parts - len(skeleton))
+    text = (b"spam " * (fill // 5 + 1))[:fill]
+    part = b"--" + boundary + b"\r\nContent-Type: text/plain\r\n\r\n" + text + b"\r\n"
+    return wire(head + part * parts + b"--" + boundary + b"--\r\n")
+
+
+def big_html_message(total: int = 3_800_000) -> bytes:
+    """One text/html part of about ``total`` bytes: advertising markup, dense with tags and
+    links, as a bulk sender's newsletter is, only much longer."""
+    line = ('<div class="offer"><p><b>Limited time offer</b> on <i>garden</i> '
+            '<a href="https://offers.example.net/p/{n}">offer {n}</a> '
+            '<span style="color:#c00">act now</span><br></p></div>\r\n')
+    head = (_headers("Offers you will not want to miss")
+            + b"Content-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n"
+            + b"\r\n<html><body>\r\n")
+    chunks, size, n = [head], len(head), 0
+    while size < total:
+        piece = line.format(n=n).encode()
+        chunks.append(piece)
+        size += len(piece)
+        n += 1
+    chunks.append(b"</body></html>\r\n")
+    return wire(b"".join(chunks))
+
+
+def nested_message(depth: int = 1_000) -> bytes:
+    """A multipart inside a multipart ... ``depth`` deep, with one text part at the bottom."""
+    out = [_headers("Nested")]
+    for level in range(depth):
+        out.append(f'Content-Type: multipart/mixed; boundary="b{level}"\r\n\r\n'
+                   f"--b{level}\r\n".encode())
+    out.append(b"Content-Type: text/plain\r\n\r\nhello from the bottom\r\n")
+    for level in reversed(range(depth)):
+        out.append(f"--b{level}--\r\n".encode())
+    return wire(b"".join(out))
+
+
+HOSTILE: dict[str, tuple[str, Callable[[], bytes]]] = {
+    "parts": ("2 MB, 50,000 MIME parts", many_parts_message),
+    "html": ("3.8 MB HTML part", big_html_message),
+    "nested": ("multipart nested 1,000 deep", nested_message),
+}
+
+
+# ---------------------------------------------------------------------------- the gateway
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gateway_config(root: Path, sink_port: int, dns_port: int, clamd_address: str,
+                   in_port: int, out_port: int) -> dict[str, Any]:
+    """The shipped defaults except: loopback ports, everything under ``root``, the sink as next
+    hop, DNS that fails at once, and junk tagged rather than held (so every message that passes
+    the checks is delivered, and the sink sees it)."""
+    return {
+        "gateway": {"council_domains": [DOMAIN], "hostname": f"gw.{DOMAIN}",
+                    "max_message_size": "25MiB", "audit_log": str(root / "logs" / "audit.jsonl")},
+        "inbound": {"listen": f"127.0.0.1:{in_port}",
+                    "deliver_to": f"smtp://127.0.0.1:{sink_port}"},
+        "outbound": {"listen": f"127.0.0.1:{out_port}",
+                     "deliver_to": f"smtp://127.0.0.1:{sink_port}",
+                     "trusted_networks": ["127.0.0.0/8"], "users_file": str(root / "users"),
+                     "login_locks_file": str(root / "state" / "login-locks.json")},
+        "quarantine": {"path": str(root / "quarantine")},
+        "senders": {"file": str(root / "known-senders.txt"),
+                    "learned_file": str(root / "learned-senders.txt"),
+                    "blocked_file": str(root / "blocked-senders.txt")},
+        "footer": {"text_file": str(ROOT / "config" / "footer.txt"),
+                   "html_file": str(ROOT / "config" / "footer.html")},
+        "dns": {"nameservers": [f"127.0.0.1:{dns_port}"], "timeout": 0.5},
+        "clamav": {"address": clamd_address},
+        "policy": {"junk": "tag"},
+    }
+
+
+def proc_status(pid: int) -> dict[str, int]:
+    """The Vm* lines of /proc/PID/status, in bytes."""
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("Vm"):
+                key, value = line.split(":", 1)
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+@dataclass
+class Options:
+    clamd_address: str
+    sink: Sink
+    py_spy: Path | None = None
+    memray: Path | None = None
+    verbose: bool = False
+
+
+class GatewayProcess:
+    """``python -m gateway run`` with its own config in a temporary directory."""
+
+    def __init__(self, opts: Options, label: str):
+        self.opts = opts
+        self.label = label
+        self.tmp = Path(tempfile.mkdtemp(prefix="bench-hostile-"))
+        self.in_port, self.out_port = free_port(), free_port()
+        self.conf = self.tmp / "gateway.toml"
+        self.conf.write_text(tomli_w.dumps(gateway_config(
+            self.tmp, opts.sink.port, opts.sink.dns_port, opts.clamd_address, self.in_port,
+            self.out_port)),
+            encoding="utf-8")
+        self.log = self.tmp / "gateway.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.spy: subprocess.Popen[bytes] | None = None
+        self.hwm_reset = True
+        self.audit: list[dict[str, Any]] = []  # the gateway's audit records, read at stop()
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    async def start(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+        cmd = [sys.executable, "-m", "gateway", "run", "--config", str(self.conf)]
+        if self.opts.memray is not None:
+            self.opts.memray.mkdir(parents=True, exist_ok=True)
+            out = self.opts.memray / f"{self.label}.bin"
+            cmd = [sys.executable, "-m", "memray", "run", "--force", "-q", "-o", str(out), "-m",
+                   "gateway", "run", "--config", str(self.conf)]
+        with open(self.log, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=self.tmp, env=env, stdout=log, stderr=log)
+        for port in (self.in_port, self.out_port):
+            await self._wait_for_greeting(port, 60)
+        if self.opts.py_spy is not None:
+            self.opts.py_spy.mkdir(parents=True, exist_ok=True)
+            spy = shutil.which("py-spy") or "py-spy"
+            self.spy = subprocess.Popen(
+                [spy, "record", "--pid", str(self.pid), "--rate", "200", "--format", "raw",
+                 "--threads", "--nonblocking", "-o", str(self.opts.py_spy / f"{self.label}.txt")],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if self.opts.verbose:
+            print(f"  [{self.label}] gateway pid {self.pid}, MX {self.in_port}, submission "
+                  f"{self.out_port}, {self.tmp}", file=sys.stderr)
+
+    async def _wait_for_greeting(self, port: int, deadline: float) -> None:
+        end = time.monotonic() + deadline
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the gateway exited with {self.proc.returncode}:\n"
+                                   + self.log.read_text(errors="replace")[-3000:])
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                line = await asyncio.wait_for(reader.readline(), 5)
+                writer.write(b"QUIT\r\n")
+                writer.close()
+                if line.startswith(b"220"):
+                    return
+            except (OSError, TimeoutError):
+                pass
+            if time.monotonic() > end:
+                raise RuntimeError("the gateway did not greet in time:\n"
+                                   + self.log.read_text(errors="replace")[-3000:])
+            await asyncio.sleep(0.05)  # polling interval of a deadline-bound wait
+
+    def rss(self) -> int:
+        return proc_status(self.pid)["VmRSS"]
+
+    def hwm(self) -> int:
+        return proc_status(self.pid)["VmHWM"]
+
+    def reset_hwm(self) -> None:
+        """Reset the high-water mark to the current RSS (Linux: clear_refs 5)."""
+        try:
+            with open(f"/proc/{self.pid}/clear_refs", "w") as f:
+                f.write("5")
+        except OSError:
+            self.hwm_reset = False  # then only the sampled maximum counts
+
+    async def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(self.proc.wait, 40)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                await asyncio.to_thread(self.proc.wait, 10)
+        if self.spy is not None:
+            try:
+                await asyncio.to_thread(self.spy.wait, 30)
+            except subprocess.TimeoutExpired:
+                self.spy.send_signal(signal.SIGINT)
+                await asyncio.to_thread(self.spy.wait, 30)
+        with contextlib.suppress(OSError):
+            for line in (self.tmp / "logs" / "audit.jsonl").read_text().splitlines():
+                with contextlib.suppress(ValueError):
+                    self.audit.append(json.loads(line))
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def records(self, subject: str) -> list[dict[str, Any]]:
+        """The audit records of the messages with this subject."""
+        return [r for r in self.audit if r.get("event") == "message"
+                and r.get("subject") == subject]
+
+    def errors(self) -> list[str]:
+        """Tracebacks and errors the gateway logged (for the report)."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return []
+        return [line for line in text.splitlines()
+                if " ERROR " in line or "Traceback" in line or "CRITICAL" in line]
+
+
+@contextlib.asynccontextmanager
+async def gateway(opts: Options, label: str) -> AsyncIterator[GatewayProcess]:
+    gw = GatewayProcess(opts, label)
+    try:
+        await gw.start()
+        yield gw
+    finally:
+        await gw.stop()
+
+
+async def warm_up(gw: GatewayProcess) -> None:
+    """One small realistic message and one probe through the whole chain, so that lazily
+    imported libraries and first-use caches are in the baseline, not in the figure."""
+    for data in (realistic_message(64 * 1024, subject="Warm-up"), small_message()):
+        r = await send(gw.in_port, RESIDENT, [CLERK], data, local=OTHER_ADDR)
+        if r.code != 250:
+            raise RuntimeError(f"warm-up message answered {r.reply!r}\n"
+                               + "\n".join(gw.errors()[-10:]))
+
+
+# ---------------------------------------------------------------------------- 1. memory
+
+@dataclass
+class MemoryRun:
+    baseline: int
+    above: int
+    seconds: float
+    replies: list[str]
+    sampled_only: bool
+
+
+async def memory_run(opts: Options, size: int, count: int, label: str) -> MemoryRun:
+    messages = [realistic_message(size) for _ in range(count)]
+    async with gateway(opts, label) as gw:
+        await warm_up(gw)
+        await asyncio.sleep(0.5)  # let the warm-up's threads and buffers settle
+        baseline = gw.rss()
+        gw.reset_hwm()
+        sampled = baseline
+        done = asyncio.Event()
+
+        async def sample() -> None:
+            nonlocal sampled
+            while not done.is_set():
+                with contextlib.suppress(OSError):
+                    sampled = max(sampled, gw.rss())
+                await asyncio.sleep(0.01)
+
+        sampler = asyncio.create_task(sample())
+        started = time.perf_counter()
+        results = await asyncio.gather(*(
+            send(gw.in_port, RESIDENT, [CLERK], m, local=OTHER_ADDR, timeout=600)
+            for m in messages))
+        seconds = time.perf_counter() - started
+        done.set()
+        await sampler
+        peak = max(sampled, gw.hwm() if gw.hwm_reset else 0)
+        return MemoryRun(baseline, peak - baseline, seconds, [r.reply for r in results],
+                         not gw.hwm_reset)
+
+
+async def memory_section(opts: Options, runs: int) -> list[str]:
+    cases = [(1, 1), (5, 1), (10, 1), (20, 1), (20, 4)]
+    rows = []
+    for mib, count in cases:
+        results = []
+        for run in range(runs):
+            results.append(await memory_run(opts, mib * MIB, count, f"memory-{mib}x{count}-{run}"))
+            r = results[-1]
+            print(f"  memory {count} x {mib} MiB run {run + 1}: baseline {r.baseline / MIB:.0f} "
+                  f"MiB, peak +{r.above / MIB:.0f} MiB, {r.seconds:.1f} s, "
+                  f"{Counter(x[:40] for x in r.replies)}", file=sys.stderr)
+        above = [r.above / MIB for r in results]
+        ratio = [a / (mib * count) for a in above]
+        replies = Counter(_short(x) for r in results for x in r.replies)
+        rows.append(
+            f"| {'one' if count == 1 else 'four concurrent'} × {mib} MiB | "
+            f"{median([r.baseline / MIB for r in results]):.0f} | {spread(above)} | "
+            f"{median(ratio):.1f} × | {'yes' if median(ratio) <= 3 else '**no**'} | "
+            f"{spread([r.seconds for r in results], '{:.1f}')} | {_replies(replies)} |")
+    sampled = any(r.sampled_only for r in results)
+    return [
+        "| message | idle baseline MiB | peak above baseline MiB | per MiB in flight | "
+        "≤ 3 × | time to reply s | answered |",
+        "|---|---:|---:|---:|:---:|---:|---|",
+        *rows,
+    ] + (["", "(clear_refs not permitted: peak is the maximum of VmRSS sampled every 10 ms)"]
+         if sampled else [])
+
+
+def _short(reply: str) -> str:
+    reply = re.sub(r"\b[0-9a-f]{12}\b", "ID", reply)  # message ids
+    return reply if len(reply) <= 90 else reply[:87] + "..."
+
+
+def _replies(replies: Counter[str]) -> str:
+    return "; ".join(f"{n} × `{text}`" if len(replies) > 1 or n > 1 else f"`{text}`"
+                     for text, n in replies.most_common()).replace("|", "\\|")
+
+
+# ---------------------------------------------------------------------------- 2. latency
+
+@dataclass
+class LatencyRun:
+    probes: list[float]         # seconds, for probes due while the hostile messages ran
+    probe_failures: Counter[str]
+    hostile: list[Sent]
+    window: float
+
+
+async def probe_loop(port: int, stop: asyncio.Event, out: list[tuple[float, Sent]]) -> None:
+    """A small message every PROBE_INTERVAL, each timed from when it was due (open loop)."""
+    slots = asyncio.Semaphore(PROBE_IN_FLIGHT)
+    tasks: set[asyncio.Task[None]] = set()
+    data = small_message()
+    first = time.perf_counter()
+    n = 0
+
+    async def one(due: float) -> None:
+        async with slots:
+            r = await send(port, RESIDENT, [CLERK], data, local=PROBE_ADDR, timeout=120,
+                           started=due)
+        out.append((due, r))
+
+    while not stop.is_set():
+        due = first + n * PROBE_INTERVAL
+        n += 1
+        delay = due - time.perf_counter()
+        if delay > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                break
+        t = asyncio.create_task(one(due))
+        tasks.add(t)
+        t.add_done_callback(tasks.discard)
+    if tasks:
+        await asyncio.wait(list(tasks), timeout=180)
+
+
+async def latency_run(opts: Options, kind: str | None, count: int, window: float,
+                      label: str) -> LatencyRun:
+    hostile_data = HOSTILE[kind][1]() if kind else b""
+    async with gateway(opts, label) as gw:
+        await warm_up(gw)
+        stop = asyncio.Event()
+        samples: list[tuple[float, Sent]] = []
+        prober = asyncio.create_task(probe_loop(gw.in_port, stop, samples))
+        await asyncio.sleep(0.5)  # probes running before the hostile senders start
+        start = time.perf_counter()
+        hostile: list[Sent] = []
+
+        async def hostile_sender() -> None:
+            while True:
+                hostile.append(await send(gw.in_port, RESIDENT, [CLERK], hostile_data,
+                                          local=OTHER_ADDR, timeout=HOSTILE_TIMEOUT))
+                if time.perf_counter() - start >= window:
+                    return
+
+        if kind:
+            await asyncio.gather(*(hostile_sender() for _ in range(count)))
+        else:
+            await asyncio.sleep(window)
+        end = time.perf_counter()
+        stop.set()
+        await prober
+    inside = [(due, r) for due, r in samples if start <= due <= end]
+    ok = [r.seconds for _, r in inside if r.code == 250]
+    failures = Counter(_short(r.reply) for _, r in inside if r.code != 250)
+    return LatencyRun(ok, failures, hostile, end - start)
+
+
+async def latency_section(opts: Options, runs: int, window: float) -> list[str]:
+    scenarios: list[tuple[str | None, int]] = [(None, 0)]
+    scenarios += [(kind, n) for kind in HOSTILE for n in (1, 3)]
+    rows = []
+    for kind, count in scenarios:
+        results = []
+        for run in range(runs):
+            label = f"latency-{kind or 'none'}x{count}-{run}"
+            results.append(await latency_run(opts, kind, count, window, label))
+            r = results[-1]
+            print(f"  latency {kind or 'none'} x {count} run {run + 1}: {len(r.probes)} probes,"
+                  f" p50 {percentile(r.probes, 50) * 1000:.0f} ms, p99 "
+                  f"{percentile(r.probes, 99) * 1000:.0f} ms, hostile "
+                  f"{[round(h.seconds, 2) for h in r.hostile][:6]} "
+                  f"{Counter(_short(h.reply)[:50] for h in r.hostile)}", file=sys.stderr)
+        p50 = [percentile(r.probes, 50) * 1000 for r in results]
+        p99 = [percentile(r.probes, 99) * 1000 for r in results]
+        worst = [max(r.probes, default=float("nan")) * 1000 for r in results]
+        n = sum(len(r.probes) for r in results)
+        failed = Counter[str]()
+        for r in results:
+            failed.update(r.probe_failures)
+        took = [h.seconds for r in results for h in r.hostile]
+        answered = Counter(_short(h.reply) for r in results for h in r.hostile)
+        name = HOSTILE[kind][0] if kind else "none"
+        goal = "" if count != 3 else (" (goal met)" if median(p99) < 1000 else " (**goal missed**)")
+        rows.append(
+            f"| {name} | {count or '–'} | {n}{f' (+{sum(failed.values())} failed)' if failed else ''}"
+            f" | {spread(p50)} | {spread(p99)}{goal} | {spread(worst)} | "
+            f"{(spread(took, '{:.2f}') + f' ({len(took)} sent)') if kind else '–'} | "
+            f"{_replies(answered) if kind else '–'} |")
+        if failed:
+            rows.append(f"|  | | probes not answered 250: {_replies(failed)} | | | | | |")
+    return [
+        "| hostile message | in progress | probes | probe p50 ms | probe p99 ms | probe max ms "
+        "| each hostile message took s | hostile message answered |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
+        *rows,
+    ]
+
+
+# ---------------------------------------------------------------------------- 3. flood
+
+@dataclass
+class FloodRun:
+    n_in: int
+    n_out: int
+    accepted: Counter[str]          # side -> greeted with 220
+    refused: Counter[str]           # first line the flooder got, beyond the cap
+    refused_ms: list[float]         # how fast a refused connection was answered
+    councillor: list[Sent]
+    mx_sender: list[Sent]
+    councillor_before: list[Sent]
+    mx_before: list[Sent]
+    recovered_ms: float             # flooder closed its connections -> greeted again
+
+
+async def _legit(gw: GatewayProcess, rounds: int) -> tuple[list[Sent], list[Sent]]:
+    councillor = []
+    mx = []
+    for i in range(rounds):
+        councillor.append(await send(gw.out_port, COUNCILLOR, [RESIDENT],
+                                     small_message(i, COUNCILLOR, RESIDENT), local=PROBE_ADDR,
+                                     timeout=30))
+        mx.append(await send(gw.in_port, "neighbour@example.net", [CLERK],
+                             small_message(i, "neighbour@example.net"), local=OTHER_ADDR,
+                             timeout=30))
+    return councillor, mx
+
+
+async def _open_idle(port: int) -> tuple[str, float, asyncio.StreamWriter | None]:
+    """Connect from the flooder's address and read the first line; keep the connection open
+    (the writer) when it was a greeting."""
+    t0 = time.perf_counter()
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port,
+                                                       local_addr=(FLOODER_ADDR, 0))
+    except OSError as e:
+        return f"connect failed: {e}", (time.perf_counter() - t0) * 1000, None
+    try:
+        line = await asyncio.wait_for(reader.readline(), 10)
+    except (TimeoutError, OSError):
+        line = b""
+    text = line.decode("utf-8", "replace").rstrip("\r\n") or "(nothing within 10 s)"
+    ms = (time.perf_counter() - t0) * 1000
+    if text.startswith("220"):
+        return text, ms, writer
+    writer.close()
+    return text, ms, None
+
+
+async def flood_run(opts: Options, n_in: int, n_out: int, rounds: int, label: str) -> FloodRun:
+    async with gateway(opts, label) as gw:
+        await warm_up(gw)
+        before = await _legit(gw, rounds)
+        held: list[asyncio.StreamWriter] = []
+        accepted: Counter[str] = Counter()
+        refused: Counter[str] = Counter()
+        refused_ms: list[float] = []
+        for side, port, n in (("MX", gw.in_port, n_in), ("submission", gw.out_port, n_out)):
+            # One after another, as a flooder holding its connections open does: each new one
+            # sees all the earlier ones counted.
+            for _ in range(n):
+                text, ms, writer = await _open_idle(port)
+                if writer is not None:
+                    held.append(writer)
+                    accepted[side] += 1
+                else:
+                    refused[f"{side}: {_short(text)}"] += 1
+                    refused_ms.append(ms)
+        during = await _legit(gw, rounds)
+        for w in held:
+            w.close()
+        closed = time.perf_counter()
+        recovered = float("nan")
+        while time.perf_counter() - closed < 10:
+            text, _, writer = await _open_idle(gw.in_port)
+            if writer is not None:
+                writer.write(b"QUIT\r\n")
+                writer.close()
+                recovered = (time.perf_counter() - closed) * 1000
+                break
+            await asyncio.sleep(0.005)
+    return FloodRun(n_in, n_out, accepted, refused, refused_ms, during[0], during[1],
+                    before[0], before[1], recovered)
+
+
+def _served(sent: list[Sent]) -> str:
+    ok = [s.seconds * 1000 for s in sent if s.code == 250]
+    bad = Counter(_short(s.reply) for s in sent if s.code != 250)
+    text = f"{len(ok)}/{len(sent)}, {median(ok):.0f} ms" if ok else f"0/{len(sent)}"
+    return text + (f"; {_replies(bad)}" if bad else "")
+
+
+async def flood_section(opts: Options, runs: int, rounds: int) -> list[str]:
+    caps = per_address_caps(opts)
+    levels = [(caps[0], caps[1]), (caps[0] * 5, caps[1] * 5)]
+    rows = []
+    refusals: Counter[str] = Counter()
+    for n_in, n_out in levels:
+        results = [await flood_run(opts, n_in, n_out, rounds, f"flood-{n_in}-{run}")
+                   for run in range(runs)]
+        for r in results:
+            refusals.update(r.refused)
+            print(f"  flood {n_in}/{n_out}: accepted {dict(r.accepted)}, refused "
+                  f"{dict(r.refused)}, councillor {_served(r.councillor)}, MX "
+                  f"{_served(r.mx_sender)}, recovered {r.recovered_ms:.0f} ms", file=sys.stderr)
+        acc_in = median([r.accepted["MX"] for r in results])
+        acc_out = median([r.accepted["submission"] for r in results])
+        ref = median([sum(r.refused.values()) for r in results])
+        rows.append(
+            f"| {n_in} MX + {n_out} submission | {acc_in:.0f} + {acc_out:.0f} | {ref:.0f}"
+            f"{f', answered in {median([x for r in results for x in r.refused_ms]):.1f} ms' if ref else ''}"
+            f" | {_served([s for r in results for s in r.councillor_before])} | "
+            f"{_served([s for r in results for s in r.councillor])} | "
+            f"{_served([s for r in results for s in r.mx_before])} | "
+            f"{_served([s for r in results for s in r.mx_sender])} | "
+            f"{spread([r.recovered_ms for r in results], '{:.1f}')} |")
+    lines = [
+        f"Per-address caps in force: MX {caps[0]}, submission {caps[1]} "
+        f"(side pools: {caps[2]} each).",
+        "",
+        "| flooder's idle connections (one address) | kept open | refused | councillor "
+        "(submission) before | councillor during | other sender (MX) before | other sender "
+        "during | flooder greeted again after closing ms |",
+        "|---|---:|---:|---|---|---|---|---:|",
+        *rows,
+    ]
+    if refusals:
+        lines += ["", "Replies the flooder got beyond its cap (all runs):", ""]
+        lines += [f"- {n} × `{text}`" for text, n in refusals.most_common()]
+    return lines
+
+
+def per_address_caps(opts: Options) -> tuple[int, int, int]:
+    """(MX cap, submission cap, side pool) as the gateway reads this benchmark's config; the
+    shipped defaults when this gateway version has no such settings."""
+    try:
+        from gateway.assembly import parse_config
+        cfg = parse_config(tomli_w.dumps(gateway_config(
+            Path(tempfile.gettempdir()), opts.sink.port, opts.sink.dns_port, opts.clamd_address, 1,
+            2)))
+        return (int(getattr(cfg.inbound, "max_connections_per_address", 20)),
+                int(getattr(cfg.outbound, "max_connections_per_address", 10)),
+                int(getattr(cfg.inbound, "max_connections", cfg.gateway.max_connections)))
+    except Exception:
+        return 20, 10, 100
+
+
+def inbound_chain(opts: Options) -> str:
+    try:
+        from gateway.assembly import chain_names, parse_config
+        cfg = parse_config(tomli_w.dumps(gateway_config(
+            Path(tempfile.gettempdir()), opts.sink.port, opts.sink.dns_port, opts.clamd_address, 1,
+            2)))
+        return ", ".join(chain_names(cfg, "inbound"))
+    except Exception as e:
+        return f"? ({e})"
+
+
+# ---------------------------------------------------------------------------- main
+
+async def main(args: argparse.Namespace) -> int:
+    runs = args.runs or (1 if args.quick else 3)
+    window = args.window or (2.0 if args.quick else 8.0)
+    rounds = 3 if args.quick else 5
+    only = set(args.only.split(",")) if args.only else {"memory", "latency", "flood"}
+    unknown = only - {"memory", "latency", "flood"}
+    if unknown:
+        print(f"--only: unknown part(s) {', '.join(sorted(unknown))}", file=sys.stderr)
+        return 2
+    sink = Sink()
+    sink.start()
+    started = time.perf_counter()
+    try:
+        with bench_clamd(max_message_size=25 * MIB) as clamd:
+            opts = Options(clamd.tcp_address, sink, args.py_spy, args.memray, args.verbose)
+            print(f"command: {shlex.join(['python', '-m', 'bench.hostile', *sys.argv[1:]])}")
+            print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
+                  f"{platform.release()}, Python {platform.python_version()}, aiosmtpd "
+                  f"{package_version('aiosmtpd')}, {clamd_version()}")
+            print(f"gateway: own process (python -m gateway run), inbound chain: "
+                  f"{inbound_chain(opts)}; junk tagged, not held; DNS fails at once; clamd "
+                  f"{'with test signatures only' if clamd.test_signatures_only else 'with its database'}")
+            print(f"runs per case: {runs} (median shown, range in brackets); "
+                  f"latency window {window:g} s, probe every {PROBE_INTERVAL * 1000:.0f} ms")
+            if "memory" in only:
+                print("\n### Peak memory of the gateway process\n")
+                print("\n".join(await memory_section(opts, runs)), flush=True)
+            if "latency" in only:
+                print("\n### A small message's round trip while hostile messages run\n")
+                print("\n".join(await latency_section(opts, runs, window)), flush=True)
+            if "flood" in only:
+                print("\n### Connection flood from one address\n")
+                print("\n".join(await flood_section(opts, runs, rounds)), flush=True)
+    finally:
+        sink.stop()
+    print(f"\nsink received {sink.received} messages ({sink.bytes / MIB:.0f} MiB), "
+          f"{sink.without_trace} without the trace header; took "
+          f"{time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m bench.hostile",
+        description=(__doc__ or "").split("\n\n")[0],
+        epilog="Measures peak memory per message, a small message's latency while hostile MIME "
+               "is processed, and recovery from a connection flood; prints markdown tables.")
+    p.add_argument("--quick", action="store_true",
+                   help="one run of each case and a 2 s latency window (under 2 minutes)")
+    p.add_argument("--runs", type=int, default=0,
+                   help="runs of each case, median reported (default 3; 1 with --quick)")
+    p.add_argument("--window", type=float, default=0.0,
+                   help="seconds the hostile senders keep sending in each latency case "
+                        "(default 8; 2 with --quick)")
+    p.add_argument("--only", default="",
+                   help="comma-separated parts to run: memory, latency, flood (default all)")
+    p.add_argument("--py-spy", type=Path, metavar="DIR",
+                   help="attach py-spy (on PATH) to every gateway; raw stacks go to DIR")
+    p.add_argument("--memray", type=Path, metavar="DIR",
+                   help="run every gateway under memray (importable by this Python); "
+                        "captures go to DIR (RSS figures then include memray's own)")
+    p.add_argument("-v", "--verbose", action="store_true", help="say where each gateway runs")
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parse_args())))
