@@ -22,7 +22,7 @@ import pytest
 from gateway.adapters.clamd import ClamdClient, parse_address
 from gateway.delivery.maildir import unique_name
 from tests.conftest import SmtpSink, build_config, running_gateway
-from tests.helpers import in_thread, make_message
+from tests.helpers import in_thread
 
 CLERK = "clerk@stanion-pc.gov.uk"
 
