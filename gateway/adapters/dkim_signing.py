@@ -77,12 +77,16 @@ def _header_names(data: bytes) -> list[str]:
 
 
 def header_list(names: Iterable[str]) -> list[str]:
-    """The h= list for a message whose header field names are ``names``."""
+    """The h= list for a message whose header field names are ``names``: each field that is
+    there, and once more for those that must stay single. A field that is not there is not
+    listed: naming it would forbid a server on the way from adding it (a Date: or Message-ID:
+    that a next hop adds to mail without one), and the signature would fail."""
     present = [n.lower() for n in names]
     out: list[str] = []
     for name in SIGNED_HEADERS:
-        out.extend([name] * present.count(name))
-        if name in OVERSIGNED_HEADERS:
+        count = present.count(name)
+        out.extend([name] * count)
+        if count and name in OVERSIGNED_HEADERS:
             out.append(name)
     return out
 

@@ -12,6 +12,7 @@ import asyncio
 import logging
 import re
 import ssl
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,7 +21,8 @@ import aiosmtplib
 from gateway.config import Config, ListenerConfig, NextHop
 from gateway.delivery.maildir import write_message
 
-__all__ = ["DeliveryResult", "Upstream", "deliver", "deliver_maildir", "reply_with_enhanced"]
+__all__ = ["Capabilities", "DeliveryResult", "Upstream", "capabilities", "deliver",
+           "deliver_maildir", "reply_with_enhanced"]
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +68,50 @@ def _tls_context(listener: ListenerConfig) -> ssl.SSLContext:
     return ctx
 
 
+@dataclass(frozen=True)
+class Capabilities:
+    """What the next hop said it offers in its EHLO answer (a Maildir offers none)."""
+
+    size: int = 0  # 0: no limit given
+    dsn: bool = False
+    smtputf8: bool = False
+    reachable: bool = True
+
+
+CAPABILITY_SECONDS = 300.0  # how long what a next hop offers is taken as still true
+_capabilities: dict[tuple[str, int, str], tuple[float, Capabilities]] = {}
+
+
+async def capabilities(config: Config, listener: ListenerConfig) -> Capabilities:
+    """What the side's SMTP next hop offers, asked at most every few minutes (connect, EHLO,
+    QUIT); an unreachable one is taken as offering nothing."""
+    hop = listener.deliver_to
+    if hop.kind != "smtp":
+        return Capabilities()
+    key = (hop.host, hop.port, hop.tls)
+    now = asyncio.get_running_loop().time()
+    cached = _capabilities.get(key)
+    if cached and now - cached[0] < CAPABILITY_SECONDS:
+        return cached[1]
+    up = Upstream(config, listener)
+    try:
+        async with asyncio.timeout(min(listener.deliver_timeout, 10)):
+            await up.client.connect()
+            if up.client.is_ehlo_or_helo_needed:
+                await up.client.ehlo()
+        ext = up.client.esmtp_extensions
+        size = ext.get("size", "").strip()
+        found = Capabilities(int(size) if size.isdigit() else 0, "dsn" in ext,
+                             "smtputf8" in ext)
+    except Exception as e:
+        log.warning("next hop %s did not say what it offers: %s", hop, e)
+        found = Capabilities(reachable=False)
+    finally:
+        await up.close()
+    _capabilities[key] = (now, found)
+    return found
+
+
 class Upstream:
     """One SMTP transaction with the next hop, opened at the first RCPT and closed after DATA."""
 
@@ -86,8 +132,8 @@ class Upstream:
         self.opened = False
         self.encoding = "ascii"
 
-    async def open(self, mail_from: str, *, smtputf8: bool,
-                   eight_bit: bool = True) -> DeliveryResult:
+    async def open(self, mail_from: str, *, smtputf8: bool, eight_bit: bool = True,
+                   extra: Sequence[str] = ()) -> DeliveryResult:
         """Connect, log in if configured, and send MAIL FROM. On any failure the connection is
         closed before this returns (or raises, when cancelled)."""
         try:
@@ -105,6 +151,8 @@ class Upstream:
                 self.encoding = "utf-8"
             if eight_bit and self.client.supports_extension("8bitmime"):
                 options.append("BODY=8BITMIME")
+            if self.client.supports_extension("dsn"):
+                options.extend(extra)  # RET= and ENVID=, as the client gave them
             await self.client.mail(mail_from, options=options, encoding=self.encoding)
         except aiosmtplib.SMTPResponseException as e:
             await self.close()
@@ -118,9 +166,11 @@ class Upstream:
         self.opened = True
         return DeliveryResult(True, 250, "2.1.0 Sender OK")
 
-    async def rcpt(self, address: str) -> DeliveryResult:
+    async def rcpt(self, address: str, extra: Sequence[str] = ()) -> DeliveryResult:
+        """Pass one recipient on (with NOTIFY= and ORCPT= when the next hop takes DSN)."""
+        options = list(extra) if self.client.supports_extension("dsn") else []
         try:
-            resp = await self.client.rcpt(address, encoding=self.encoding)
+            resp = await self.client.rcpt(address, options=options, encoding=self.encoding)
         except aiosmtplib.SMTPResponseException as e:
             return DeliveryResult(False, e.code, reply_with_enhanced(e.code, e.message))
         except BaseException as e:

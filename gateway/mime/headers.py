@@ -6,7 +6,8 @@ from __future__ import annotations
 import email.header
 import re
 
-__all__ = ["OWN_PREFIXES", "authserv_id", "fold_header", "strip_trust_headers", "tag_subject"]
+__all__ = ["OWN_PREFIXES", "authserv_id", "fold_header", "origin_fields", "strip_trust_headers",
+           "tag_subject"]
 
 
 def fold_header(name: str, value: str, width: int = 78) -> bytes:
@@ -107,3 +108,18 @@ def strip_trust_headers(data: bytes, own_id: str) -> bytes:
     if len(kept) == len(fields):
         return data
     return b"\r\n".join(kept) + (sep or b"\r\n\r\n") + body
+
+
+def origin_fields(data: bytes, *, date: str, message_id: str) -> bytes:
+    """The message with ``Date:`` and ``Message-ID:`` put on top when it has none (RFC 6409
+    section 8: the submission server completes what the client left out), so they are there
+    before the footer and the signature, and no server on the way adds them afterwards."""
+    end = data.find(b"\r\n\r\n")
+    head = data[: end + 2] if end >= 0 else data
+    names = {m.group(1).lower() for m in re.finditer(rb"^([!-9;-~]+)[ \t]*:", head, re.M)}
+    top = b""
+    if b"date" not in names:
+        top += fold_header("Date", date)
+    if b"message-id" not in names:
+        top += fold_header("Message-ID", message_id)
+    return top + data if top else data

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
@@ -20,9 +22,9 @@ from gateway.context import Envelope as MsgEnvelope
 from gateway.context import MessageContext, new_id
 from gateway.delivery import dispatch
 from gateway.delivery.dispatch import Carried, Hop
-from gateway.delivery.nexthop import DeliveryResult, Upstream
+from gateway.delivery.nexthop import DeliveryResult, Upstream, capabilities
 from gateway.logctx import conn_id
-from gateway.mime.headers import strip_trust_headers
+from gateway.mime.headers import origin_fields, strip_trust_headers
 from gateway.people.users import UsersFile, default_address
 from gateway.pipeline import Outcome
 from gateway.smtp import replies
@@ -105,6 +107,23 @@ class SideHandler:
         return in_networks(str(ip), self.listener.trusted_networks)
 
     # ------------------------------------------------------------------ envelope
+    async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
+                          hostname: str, responses: list[str]) -> list[str]:
+        """What this side offers: PIPELINING and enhanced codes always; DSN only when the next
+        hop takes it (so what is asked can be honoured); SIZE as the smaller of our limit and
+        the next hop's."""
+        session.host_name = hostname
+        caps = await capabilities(self.config, self.listener)
+        size = self.config.gateway.max_message_size
+        if caps.size:
+            size = min(size, caps.size)
+        session.dsn = caps.dsn  # type: ignore[attr-defined]
+        out = [f"250-SIZE {size}" if r.startswith("250-SIZE") else r for r in responses[:-1]]
+        out += ["250-PIPELINING", "250-ENHANCEDSTATUSCODES"]
+        if caps.dsn:
+            out.append("250-DSN")
+        return [*out, responses[-1]]
+
     async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, mail_options: list[str]) -> str:
         conn_id.set(session.conn_id)  # type: ignore[attr-defined]
@@ -117,6 +136,15 @@ class SideHandler:
                                  own=own)
         if refusal:
             return self.refused(session, "mail", refusal, mail_from=address)
+        declared = next((int(o[5:]) for o in mail_options
+                         if o.startswith("SIZE=") and o[5:].isdigit()), 0)
+        if declared:
+            caps = await capabilities(self.config, self.listener)
+            if caps.size and declared > caps.size:
+                return self.refused(
+                    session, "mail", f"552 5.3.4 The council's mail server takes messages of "
+                    f"up to {caps.size / 1048576:.1f} MiB; this one is larger",
+                    mail_from=address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender OK"
@@ -140,11 +168,12 @@ class SideHandler:
             if up is None:
                 up = Upstream(self.config, self.listener)
                 mail_from = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
-                opened = await up.open(mail_from, smtputf8=bool(envelope.smtp_utf8))
+                opened = await up.open(mail_from, smtputf8=bool(envelope.smtp_utf8),
+                                       extra=getattr(session, "mail_dsn", ()))
                 if not opened.ok:
                     return self.refused(session, "rcpt", opened.reply, envelope, rcpt=address)
                 session.upstream = up  # type: ignore[attr-defined]
-            result = await up.rcpt(address)
+            result = await up.rcpt(address, getattr(session, "rcpt_dsn", ()))
             if not result.ok:
                 if not up.client.is_connected:
                     session.upstream = None  # type: ignore[attr-defined]
@@ -222,6 +251,10 @@ class SideHandler:
         # a forged one is never trusted, held, released or passed on.
         ctx = self._context(session, envelope,
                             strip_trust_headers(data, self.config.gateway.hostname))
+        if self.side == "outbound":
+            ctx.replace_data(origin_fields(
+                ctx.data, date=format_datetime(ctx.received_at.astimezone()),
+                message_id=f"<{ctx.id}.{secrets.token_hex(4)}@{self.config.gateway.hostname}>"))
         protocol = "ESMTP" + ("S" if session.ssl else "") + ("A" if session.authenticated else "")
         top = received_header(helo=ctx.client_helo, ip=ctx.client_address,
                               hostname=self.config.gateway.hostname, protocol=protocol,

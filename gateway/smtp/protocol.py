@@ -46,7 +46,7 @@ _REWRITES = {
     "503 Error: need RCPT command": "503 5.5.1 Send RCPT TO first",
     "503 Error: nested MAIL command": "503 5.5.1 A sender is already given; send RSET first",
     "500 Line too long (see RFC5321 4.5.3.1.6)":
-        "500 5.5.2 A line of the message is too long (the limit is 998 characters)",
+        "500 5.5.2 A line of the message is too long (the limit is 2048 characters)",
     "250 OK": "250 2.0.0 OK",
     "220 Ready to start TLS": "220 2.0.0 Ready to start TLS",
     "454 TLS not available": "454 4.7.0 TLS not available",
@@ -65,6 +65,10 @@ class GatewaySMTP(SMTP):
     """
 
     JUNK_LIMIT = 100
+    # Lines up to 2048 characters, as Postfix's smtpd takes them (RFC 5321 says 1000, and real
+    # mail clients write longer ones); the reader's buffer must hold one such line.
+    MAX_LINE = 2048
+    line_length_limit = MAX_LINE + 2
 
     def __init__(self, handler: SideHandler, **kwargs: Any):
         super().__init__(handler, **kwargs)
@@ -171,6 +175,26 @@ class GatewaySMTP(SMTP):
         if not await self._junk_command():
             await super().smtp_EHLO(hostname)
 
+    async def smtp_MAIL(self, arg: str) -> None:
+        # DSN parameters (RFC 3461) keep their case (aiosmtpd upper-cases what it passes on):
+        # taken out here, checked, and given to the next hop as the client wrote them.
+        if self.session is not None and getattr(self.session, "dsn", False):
+            arg, found, bad = take_dsn(arg, MAIL_DSN)
+            if bad:
+                await super().push(f"501 5.5.4 {bad}")
+                return
+            self.session.mail_dsn = found  # type: ignore[attr-defined]
+        await super().smtp_MAIL(arg)
+
+    async def smtp_RCPT(self, arg: str) -> None:
+        if self.session is not None and getattr(self.session, "dsn", False):
+            arg, found, bad = take_dsn(arg, RCPT_DSN)
+            if bad:
+                await super().push(f"501 5.5.4 {bad}")
+                return
+            self.session.rcpt_dsn = found  # type: ignore[attr-defined]
+        await super().smtp_RCPT(arg)
+
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd's idle timer covers the whole of DATA; here each line restarts it, so a slow
         # but steady upload succeeds and a stalled one ends after data_timeout.
@@ -178,10 +202,24 @@ class GatewaySMTP(SMTP):
         read_line = reader.readuntil
         timeout = self.side_handler.gateway.config.gateway.data_timeout
 
+        after_bare_lf = False
+
         async def readuntil(separator: bytes = b"\n") -> bytes:
-            line = await read_line(separator)
+            # One line at a time whatever ends it. A bare LF ends a line for counting its
+            # length (so a bare-LF message is not "one line too long") and is made CRLF. Only
+            # CRLF "." CRLF ends the message (SMTP smuggling): a "." after a bare LF, or ended
+            # by one, is content, kept as a dot-stuffed line.
+            nonlocal after_bare_lf
+            line = await read_line(b"\n")
             self._reset_timeout(timeout)
-            return line
+            if len(line) > self.MAX_LINE + 2:
+                raise asyncio.LimitOverrunError("line too long", 0)
+            bare = not line.endswith(b"\r\n")
+            dot = line in (b".\n", b".\r\n") and (bare or after_bare_lf)
+            after_bare_lf = bare
+            if dot:
+                return b"..\r\n"
+            return line[:-1] + b"\r\n" if bare else line
 
         reader.readuntil = readuntil  # type: ignore[method-assign,assignment]
         try:
@@ -276,6 +314,44 @@ class GatewaySMTP(SMTP):
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:
         return await self._finish_auth(await super().auth_LOGIN(_, args))
+
+
+MAIL_DSN = ("RET", "ENVID")
+RCPT_DSN = ("NOTIFY", "ORCPT")
+_XTEXT = re.compile(r"^(?:[\x21-\x2a\x2c-\x3c\x3e-\x7e]|\+[0-9A-F]{2})+$")
+
+
+def _dsn_problem(name: str, value: str) -> str | None:
+    if name == "RET" and value.upper() not in ("FULL", "HDRS"):
+        return "RET= takes FULL or HDRS"
+    if name == "NOTIFY":
+        words = value.upper().split(",")
+        if not (words == ["NEVER"] or (words and set(words) <= {"SUCCESS", "FAILURE", "DELAY"})):
+            return "NOTIFY= takes NEVER, or SUCCESS, FAILURE and DELAY"
+    if name == "ORCPT" and (";" not in value or not _XTEXT.match(value.split(";", 1)[1])):
+        return "ORCPT= takes an address type and an xtext address, e.g. rfc822;user@example"
+    if name == "ENVID" and (len(value) > 100 or not _XTEXT.match(value)):
+        return "ENVID= takes up to 100 characters of xtext"
+    return None
+
+
+def take_dsn(arg: str, names: tuple[str, ...]) -> tuple[str, tuple[str, ...], str | None]:
+    """(the argument without the DSN parameters, those parameters as written, a problem)."""
+    text = arg.strip()
+    at = text.find("<")
+    end = _address_end(text, at + 1, ">") + 1 if at >= 0 else len(text.split(" ", 1)[0])
+    head, params = text[:end], text[end:].split()
+    kept, found = [], []
+    for p in params:
+        name, _, value = p.partition("=")
+        if name.upper() in names:
+            problem = _dsn_problem(name.upper(), value)
+            if problem:
+                return arg, (), problem
+            found.append(f"{name.upper()}={value}")
+        else:
+            kept.append(p)
+    return " ".join([head, *kept]), tuple(found), None
 
 
 def _address_end(text: str, start: int, stop: str) -> int:
