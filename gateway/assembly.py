@@ -28,6 +28,7 @@ from gateway.filters import (
     textrule,
     trace,
 )
+from gateway.milter.settings import parse_milter
 from gateway.mime.limits import MimeLimits
 from gateway.people.senders import SendersConfig, parse_senders
 from gateway.pipeline import PIPELINE_KINDS, Filter, Pipeline, Stage
@@ -49,6 +50,7 @@ __all__ = [
     "default_chain",
     "load_config",
     "parse_config",
+    "restart_needed",
 ]
 
 BOTH: tuple[Side, ...] = ("inbound", "outbound")
@@ -129,8 +131,20 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("language", language.parse_language),
     SectionSpec("footer", footer.parse_footer),
     SectionSpec("dkim", dkim.parse_dkim),
-    SectionSpec("review", parse_review),
+    SectionSpec("review", parse_review, restart=("enabled", "listen")),
+    SectionSpec("milter", parse_milter, restart=("listen", "socket_group")),
 )
+
+
+def restart_needed(running: Config, new: Config) -> list[str]:
+    """The settings that changed but apply only when the gateway starts again."""
+    changed = [f"{side}.listen" for side in ("inbound", "outbound")
+               if running.listener(side).listen != new.listener(side).listen]
+    for spec in SECTIONS:
+        old_values, new_values = running.sections.get(spec.name), new.sections.get(spec.name)
+        changed += [f"{spec.name}.{key}" for key in spec.restart
+                    if getattr(old_values, key, None) != getattr(new_values, key, None)]
+    return changed
 
 
 def default_chain(side: Side) -> list[str]:
@@ -188,9 +202,16 @@ async def _review_page(gateway: Gateway) -> None:
     await review_job(gateway)
 
 
+async def _milter(gateway: Gateway) -> None:
+    from gateway.milter.server import milter_job  # the protocol loads only when it is used
+
+    await milter_job(gateway)
+
+
 # Long-running jobs ``run`` starts beside the listeners, each following the live assembly.
 JOBS: tuple[tuple[str, Job], ...] = (
     ("quarantine purge", quarantine_jobs.purge_job),
     ("daily digest", quarantine_jobs.digest_job),
     ("review page", _review_page),
+    ("milter", _milter),
 )

@@ -79,10 +79,10 @@ class _CountingSMTP(AioSMTP):
 
 
 class SmtpSink:
-    def __init__(self, **smtp_options: Any) -> None:
+    def __init__(self, *, port: int = 0, **smtp_options: Any) -> None:
         self.handler = SinkHandler()
         self.host = "127.0.0.1"
-        self.port = 0
+        self.port = port  # 0: any free one
         self.connections = 0
         self.changed = asyncio.Event()
         self.smtp_options = {"enable_SMTPUTF8": True, "hostname": "sink.test", **smtp_options}
@@ -100,7 +100,7 @@ class SmtpSink:
         self.handler.arrived = asyncio.Condition()
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: _CountingSMTP(self, **self.smtp_options), host=self.host, port=0)
+            lambda: _CountingSMTP(self, **self.smtp_options), host=self.host, port=self.port)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:

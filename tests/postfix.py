@@ -5,6 +5,10 @@ council domain into Maildir folders (one per known mailbox, refusing unknown rec
 with its own 550 5.1.1), and sends everything else to ``relayhost``, the gateway's outbound side.
 Its configuration, queue, data and log all live in one directory of its own; it logs to a file
 because a test machine has no syslog.
+
+Other shapes come from the same instance: ``domain`` makes it the mailbox server of another
+domain (a smarthost at the far end, say for ``example.org``), and ``settings`` sets or overrides
+main.cf parameters (``message_size_limit``, ``debug_peer_list``, ...).
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from email import message_from_bytes
 from email.policy import default
 from pathlib import Path
@@ -105,6 +109,15 @@ def poll(found: Callable[[], T | None], deadline: float, explain: Callable[[], s
     return result
 
 
+def _main_cf(template: str, settings: Mapping[str, str]) -> str:
+    """main.cf with ``settings`` in place of the template's lines for the same parameters (a
+    parameter given twice makes Postfix warn), the others appended."""
+    lines = [line for line in template.splitlines()
+             if line.partition("=")[0].strip() not in settings]
+    lines += [f"{name} = {value}" for name, value in settings.items()]
+    return "\n".join(lines) + "\n"
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
@@ -116,7 +129,8 @@ def _alive(pid: int) -> bool:
 class PostfixInstance:
     """One Postfix with its own config directory: ``start()``, ``stop()``, ``sendmail()``."""
 
-    def __init__(self, mailboxes: list[str], relay_port: int) -> None:
+    def __init__(self, mailboxes: list[str], relay_port: int, *, domain: str = DOMAIN,
+                 settings: Mapping[str, str] | None = None) -> None:
         # The Postfix daemons drop to unprivileged users and open absolute paths under this
         # directory, so every directory above it must be searchable by them; pytest's base
         # temporary directory is private to root, hence a directory of our own in /tmp.
@@ -125,6 +139,8 @@ class PostfixInstance:
         self.port = free_port()
         self.relay_port = relay_port
         self.mailboxes = mailboxes
+        self.domain = domain
+        self.settings = dict(settings or {})
         self._write_config()
 
     @property
@@ -137,12 +153,12 @@ class PostfixInstance:
             (self.root / d).mkdir()
         shutil.chown(self.root / "data", user="postfix")
         os.chown(self.root / "mail", nobody.pw_uid, nobody.pw_gid)
-        (self.conf / "main.cf").write_text(_MAIN_CF.format(
-            root=self.root, domain=DOMAIN, relay_port=self.relay_port,
-            uid=nobody.pw_uid, gid=nobody.pw_gid))
+        (self.conf / "main.cf").write_text(_main_cf(_MAIN_CF.format(
+            root=self.root, domain=self.domain, relay_port=self.relay_port,
+            uid=nobody.pw_uid, gid=nobody.pw_gid), self.settings))
         (self.conf / "master.cf").write_text(_MASTER_CF.format(port=self.port))
         (self.conf / "mailboxes").write_text(
-            "".join(f"{name}@{DOMAIN} {name}/\n" for name in self.mailboxes))
+            "".join(f"{name}@{self.domain} {name}/\n" for name in self.mailboxes))
 
     def log(self) -> str:
         try:
@@ -207,17 +223,26 @@ class PostfixInstance:
     def wait_for_subject(self, mailbox: str, subject: str, deadline: float = 20.0) -> bytes:
         """Poll ``mailbox`` until a message with ``subject`` is there; fail with the log if not.
         Fails too if that subject was delivered more than once."""
+        return self.wait_for(mailbox, lambda m: message_from_bytes(m, policy=default)["subject"]
+                             == subject, f"message '{subject}'", deadline)
+
+    def wait_for(self, mailbox: str, matches: Callable[[bytes], bool], what: str,
+                 deadline: float = 20.0) -> bytes:
+        """Poll ``mailbox`` until a message ``matches``; fail with the log if none does in time,
+        or if more than one does."""
         def found() -> list[bytes]:
-            return [m for m in self.messages(mailbox)
-                    if message_from_bytes(m, policy=default)["subject"] == subject]
-        hits = poll(found, deadline, lambda: f"no message '{subject}' in {mailbox} after "
+            return [m for m in self.messages(mailbox) if matches(m)]
+        hits = poll(found, deadline, lambda: f"no {what} in {mailbox} after "
                                              f"{deadline:.0f}s\n--- maillog ---\n{self.log()}")
-        assert len(hits) == 1, f"'{subject}' was delivered {len(hits)} times"
+        assert len(hits) == 1, f"{what} was delivered {len(hits)} times"
         return hits[0]
 
-    def sendmail(self, mail_from: str, rcpt_tos: list[str], data: bytes) -> None:
-        """Submit a message through Postfix's own sendmail command (the pickup route)."""
-        done = subprocess.run(["sendmail", "-C", str(self.conf), "-f", mail_from, "--", *rcpt_tos],
+    def sendmail(self, mail_from: str, rcpt_tos: list[str], data: bytes,
+                 options: Sequence[str] = ()) -> None:
+        """Submit a message through Postfix's own sendmail command (the pickup route);
+        ``options`` are more sendmail flags, e.g. ``("-N", "success,failure", "-V", "id")``."""
+        done = subprocess.run(["sendmail", "-C", str(self.conf), "-f", mail_from, *options,
+                               "--", *rcpt_tos],
                               input=data, capture_output=True, timeout=30, check=False)
         if done.returncode != 0:
             raise PostfixError(f"sendmail failed ({done.returncode}): {done.stderr!r}\n"

@@ -34,6 +34,9 @@ CORE_SECTIONS = ("gateway", "inbound", "outbound", "tls", "quarantine")
 class SectionSpec:
     name: str
     parse: Callable[[Section], object]
+    # Settings read once when the gateway starts (a listening address): a reload says a restart
+    # is needed when they change, and keeps the running value.
+    restart: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

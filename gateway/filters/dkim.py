@@ -23,6 +23,7 @@ from gateway.adapters.dkim_signing import (
 )
 from gateway.config import Section
 from gateway.context import MessageContext
+from gateway.mime.longlines import conform_line_length
 from gateway.pipeline import Stage
 from gateway.verdicts import Change, Finding, Kind, Report, Severity
 
@@ -102,6 +103,7 @@ def parse_dkim(s: Section) -> DkimConfig:
 KINDS = (
     Kind("dkim.signed", "DKIM-signed for the council's domain"),
     Kind("dkim.not-signed", "not DKIM-signed: the From field is not a council address"),
+    Kind("lines-reencoded", "text with lines over 998 characters re-encoded before signing"),
 )
 
 
@@ -146,11 +148,21 @@ class DkimFilter:
             return Report((Finding(self.name, "dkim.not-signed", Severity.INFO,
                                    f"not DKIM-signed: the From field has {who}, "
                                    "not one of the council's domains"),))
+        # A server on the way may break a line over 998 characters, under the signature: such
+        # parts are re-encoded first (RFC 5322's limit; the words stay the same).
         if ctx.size > _THREAD_ABOVE:
-            header = await asyncio.to_thread(sign, ctx.data, self.keys)
+            conformed = await asyncio.to_thread(conform_line_length, ctx.data)
+            data = conformed or ctx.data
+            header = await asyncio.to_thread(sign, data, self.keys)
         else:
-            header = sign(ctx.data, self.keys)
+            conformed = conform_line_length(ctx.data)
+            data = conformed or ctx.data
+            header = sign(data, self.keys)
         selectors = ", ".join(f"s={k.selector}" for k in self.keys)
-        return Report((Finding(self.name, "dkim.signed", Severity.INFO,
-                               f"DKIM-signed for d={self.keys[0].domain} {selectors}"),),
-                      Change(new_bytes=header + ctx.data))
+        findings = [Finding(self.name, "dkim.signed", Severity.INFO,
+                            f"DKIM-signed for d={self.keys[0].domain} {selectors}")]
+        if conformed is not None:
+            findings.append(Finding(self.name, "lines-reencoded", Severity.INFO,
+                                    "text with lines over 998 characters re-encoded as "
+                                    "quoted-printable (RFC 5322), its words unchanged"))
+        return Report(tuple(findings), Change(new_bytes=header + data))

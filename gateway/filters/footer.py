@@ -15,7 +15,6 @@ from pathlib import Path
 from gateway.config import Section
 from gateway.context import MessageContext
 from gateway.mime.footer import SIGNED_POLICIES, Footer, apply_footer
-from gateway.mime.longlines import conform_line_length
 from gateway.pipeline import Stage
 from gateway.verdicts import Action, Change, Finding, Kind, Report, Severity
 
@@ -102,7 +101,6 @@ _SAY = {
 KINDS = (
     *(Kind(f"footer.{outcome}", text) for outcome, text in _SAY.items()
       if outcome != "signed-rejected"),
-    Kind("lines-reencoded", "text with lines over 998 characters re-encoded before signing"),
     Kind("footer.signed-rejected", "a signed or encrypted message the footer cannot be added "
          'to, with [footer] signed = "reject"', Action.REFUSE, Action.REFUSE),
 )
@@ -123,17 +121,6 @@ class FooterFilter:
         else:
             result = apply_footer(ctx.data, self.footer, self.signed)
         severity = Severity.MEDIUM if result.outcome == "signed-rejected" else Severity.INFO
-        findings = [Finding(self.name, f"footer.{result.outcome}", severity,
-                            _SAY[result.outcome])]
-        data = result.data
-        if result.outcome != "signed-rejected":
-            # Lines over 998 characters would be broken by a server on the way, under the
-            # signature that comes next: their parts are re-encoded first.
-            conformed = await asyncio.to_thread(conform_line_length, data or ctx.data)
-            if conformed is not None:
-                data = conformed
-                findings.append(Finding(self.name, "lines-reencoded", Severity.INFO,
-                                        "text with lines over 998 characters re-encoded as "
-                                        "quoted-printable (RFC 5322), its words unchanged"))
-        change = Change(new_bytes=data) if data is not None else None
-        return Report(tuple(findings), change)
+        finding = Finding(self.name, f"footer.{result.outcome}", severity, _SAY[result.outcome])
+        change = Change(new_bytes=result.data) if result.data is not None else None
+        return Report((finding,), change)

@@ -142,8 +142,8 @@ class SideHandler:
             caps = await capabilities(self.config, self.listener)
             if caps.size and declared > caps.size:
                 return self.refused(
-                    session, "mail", f"552 5.3.4 The council's mail server takes messages of "
-                    f"up to {caps.size / 1048576:.1f} MiB; this one is larger",
+                    session, "mail", f"552 5.3.4 The message is too big: the next mail server "
+                    f"takes messages of up to {caps.size:,} bytes",
                     mail_from=address)
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
+from gateway.smtp import replies
 from gateway.smtp.logins import network_of
 
 if TYPE_CHECKING:
@@ -203,17 +204,36 @@ class GatewaySMTP(SMTP):
         timeout = self.side_handler.gateway.config.gateway.data_timeout
 
         after_bare_lf = False
+        too_long = b"\0" * (self.line_length_limit + 1) + b"\r\n"  # aiosmtpd refuses it
+
+        async def rest_of_long_line(error: asyncio.LimitOverrunError) -> bool:
+            """Discard a line longer than the reader holds, through its end; whether CRLF
+            ended it."""
+            last = b""
+            while True:
+                skipped = await reader.read(max(error.consumed, 1))
+                self._reset_timeout(timeout)
+                last = skipped[-1:] or last
+                try:
+                    tail = await read_line(b"\n")
+                except asyncio.LimitOverrunError as again:
+                    error = again
+                    continue
+                return tail.endswith(b"\r\n") or (tail == b"\n" and last == b"\r")
 
         async def readuntil(separator: bytes = b"\n") -> bytes:
             # One line at a time whatever ends it. A bare LF ends a line for counting its
             # length (so a bare-LF message is not "one line too long") and is made CRLF. Only
             # CRLF "." CRLF ends the message (SMTP smuggling): a "." after a bare LF, or ended
-            # by one, is content, kept as a dot-stuffed line.
+            # by one, is content, kept as a dot-stuffed line. A line over the limit is given to
+            # aiosmtpd whole, as one over its limit: it refuses the message at the end.
             nonlocal after_bare_lf
-            line = await read_line(b"\n")
+            try:
+                line = await read_line(b"\n")
+            except asyncio.LimitOverrunError as e:
+                after_bare_lf = not await rest_of_long_line(e)
+                return too_long
             self._reset_timeout(timeout)
-            if len(line) > self.MAX_LINE + 2:
-                raise asyncio.LimitOverrunError("line too long", 0)
             bare = not line.endswith(b"\r\n")
             dot = line in (b".\n", b".\r\n") and (bare or after_bare_lf)
             after_bare_lf = bare
@@ -281,9 +301,7 @@ class GatewaySMTP(SMTP):
                                                    _REWRITES.get(status, status), self.envelope)
             status = _REWRITES.get(status, status)
             if status.startswith("552 Error"):
-                limit = self.side_handler.gateway.config.gateway.max_message_size
-                status = (f"552 5.3.4 The message is too big; this gateway accepts up to "
-                          f"{limit / 1048576:.0f} MiB")
+                status = replies.too_big(self.side_handler.gateway.config.gateway.max_message_size)
             elif re.match(r"^5\d\d (Syntax|Error)", status):
                 status = f"{status[:3]} 5.5.2 {status[4:]}"
         await super().push(status)

@@ -10,9 +10,13 @@ from gateway.delivery.dispatch import Carried
 from gateway.rules.wording import MAX_REPLY_TEXT, ascii_safe
 from gateway.verdicts import Action, Decision
 
-__all__ = ["INTERNAL_ERROR", "line", "refusal"]
+__all__ = ["INTERNAL_ERROR", "line", "refusal", "too_big"]
 
 INTERNAL_ERROR = "451 4.3.0 The gateway had an internal problem; please try again later"
+
+
+def too_big(limit: int) -> str:
+    return f"552 5.3.4 The message is too big; this gateway accepts up to {limit / 1048576:.0f} MiB"
 
 
 def _fit(text: str) -> str:

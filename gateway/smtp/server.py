@@ -13,7 +13,7 @@ import ssl
 from collections import Counter
 from typing import Any
 
-from gateway.assembly import Assembly, assemble
+from gateway.assembly import Assembly, assemble, restart_needed
 from gateway.config import Config
 from gateway.smtp.handler import SideHandler
 from gateway.smtp.logins import LoginGuard
@@ -150,9 +150,9 @@ class Gateway:
         except (OSError, ssl.SSLError) as e:
             log.error("tls: the certificate %s and key %s could not be loaded (%s); the one in "
                       "use is kept", config.tls.cert_file, config.tls.key_file, e)
-        for side in ("inbound", "outbound"):
-            if self.config.listener(side).listen != config.listener(side).listen:
-                log.warning("%s.listen changed: restart the gateway for it to take effect", side)
+        for key in restart_needed(self.config, config):
+            log.warning("%s changed: it takes effect when the gateway is restarted; until then "
+                        "the running value stays", key)
         if config.outbound.login_locks_file != self.logins.path:
             self.logins = LoginGuard(config.outbound.login_locks_file)
         self.assembly = assembly
