@@ -3,8 +3,9 @@
 The gateway runs as its own process (``python -m gateway run``, as deployed), with the default
 inbound chain (antivirus, attachments, junk, confidential, trace), a real clamd started for the
 benchmark (project test signatures, ``bench/_clamd.py``), a recording SMTP sink as the next hop
-of both sides (aiosmtpd in a thread of this process), and DNS pointed at a closed local port so
-SPF, DKIM and DMARC look-ups fail at once as "unknown" (as ``tests/conftest.py`` does). A fresh
+of both sides (aiosmtpd in a thread of this process), and DNS pointed at a stub in this process
+that answers SERVFAIL at once, so SPF, DKIM and DMARC look-ups fail fast as "unknown" (a closed
+port, as in ``tests/conftest.py``, makes each look-up wait out its timeout instead). A fresh
 gateway is started for every run of every case, so no case inherits another's memory or
 left-over work. Three measurements, each printed as a markdown table:
 
@@ -16,18 +17,26 @@ left-over work. Three measurements, each printed as a markdown table:
    Goal: at most 3 x the message size per message in flight.
 2. **Latency under hostile MIME**: a small plain message is sent on a new connection every
    50 ms (open loop: each round trip, connect to the end-of-DATA reply, is timed from when it
-   was due, so a stalled gateway cannot hide behind a slow client), with none, one or three
-   hostile messages in progress from another address, each sender sending its message again as
-   soon as it is answered until the window is over: (a) 2 MB with 50,000 MIME parts, (b) one
-   3.8 MB HTML part, (c) a multipart nested 1,000 deep. Goal: p99 under 1 s with three running.
+   was due, so a stalled gateway cannot hide behind a slow client; the probes come from eight
+   loopback addresses in turn, as an MX's mail comes from many servers), with none, one or
+   three hostile messages in progress from another address, each sender sending its message
+   again as soon as it is answered until the window is over (each copy with a header of its
+   own, so that clamd's cache of clean files does not help): (a) 2 MB with 50,000 MIME
+   parts, (b) one 3.8 MB HTML part, (c) a multipart nested 1,000 deep. Goal: p99 under 1 s
+   with three running.
 3. **Connection flood**: one address (127.0.0.2; the gateway counts IPv4 addresses) opens N
    idle connections to each side, up to the per-address cap and beyond; then a councillor
    (127.0.0.1) sends on the submission port and a sender from another address (127.0.0.3) on
    the MX port, and the flooder's closed connections are timed until it is greeted again.
 
-    python -m bench.hostile             # full: 3 runs of every case (about 15 minutes)
+Below the tables: the time each filter took (from the gateway's own audit records) and, for the
+latency part, where the slowest probes waited (step by step) and the probes' median in each
+second after the hostile senders started, which shows when the gateway stalled and for how long.
+
+    python -m bench.hostile             # full: 3 runs of every case (about 6 minutes)
     python -m bench.hostile --quick     # 1 run, shorter windows (under 2 minutes)
-    python -m bench.hostile --only latency --runs 1 --py-spy /tmp/spy   # profile one part
+    python -m bench.hostile --only latency --runs 1 --py-spy /tmp/spy --py-spy-gil
+    PYTHONPATH=/path/to/memray python -m bench.hostile --only memory --runs 1 --memray /tmp/m
 
 Run from the repository root. Linux only (``/proc``). Figures go to docs/benchmarks.md
 ("Hostile senders"). Not part of the test suite: speed is measured here, never asserted.
@@ -54,7 +63,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -71,11 +80,14 @@ DOMAIN = "stanion-pc.gov.uk"
 RESIDENT = "resident@example.org"
 CLERK = f"clerk@{DOMAIN}"
 COUNCILLOR = f"cllr.smith@{DOMAIN}"
-PROBE_ADDR = "127.0.0.1"      # the small messages, and the councillor
+PROBE_ADDR = "127.0.0.1"      # the councillor (and the default client address)
+# The small messages of the latency part come from these in turn, as an MX's mail comes from
+# many servers: the per-address cap is for floods, not for the measurement.
+PROBE_ADDRS = tuple(f"127.0.1.{i}" for i in range(1, 9))
 FLOODER_ADDR = "127.0.0.2"    # the connection flood
 OTHER_ADDR = "127.0.0.3"      # hostile senders, and the MX sender during the flood
 PROBE_INTERVAL = 0.050
-PROBE_IN_FLIGHT = 15          # below the MX side's per-address cap, so probes are never refused
+PROBE_IN_FLIGHT = 40          # 5 an address, well inside the caps (20 an address, 100 a side)
 HOSTILE_TIMEOUT = 300.0       # longest a hostile message is waited for
 
 
@@ -98,6 +110,18 @@ def clamd_version() -> str:
         return out.stdout.strip().split("/")[0]
     except (OSError, subprocess.SubprocessError):
         return "?"
+
+
+def revision() -> str:
+    """The commit measured, and whether the work tree differs from it (read-only git)."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                              capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return "?"
+    return (head or "?") + (" with uncommitted changes" if dirty.strip() else "")
 
 
 def package_version(name: str) -> str:
@@ -215,10 +239,13 @@ class Sent:
     reply: str         # the final reply (or what went wrong)
     seconds: float     # connect to the end-of-DATA reply (or to the failure)
     stage: str         # where it ended: "greeting", "mail", "rcpt", "data" or "end"
+    # seconds from the start until each step was answered: "wait" (a free probe slot),
+    # "connect", "greeting", "ehlo", "mail", "rcpt", "data" (354), "end" (end-of-DATA reply)
+    marks: dict[str, float] = field(default_factory=dict)
 
 
 async def _read_reply(reader: asyncio.StreamReader) -> tuple[int, str]:
-    lines = []
+    lines: list[str] = []
     while True:
         line = await reader.readline()
         if not line:
@@ -244,21 +271,24 @@ def wire(data: bytes) -> bytes:
 
 
 async def send(port: int, mail_from: str, rcpts: Sequence[str], data: bytes, *,
-               local: str = PROBE_ADDR, timeout: float = 120.0,
+               local: str = PROBE_ADDR, deadline: float = 120.0,
                started: float | None = None) -> Sent:
     """One transaction on a new connection; ``data`` is already :func:`wire`-ready. Timed from
     ``started`` (a ``perf_counter`` value; default: now) to the end-of-DATA reply."""
     t0 = time.perf_counter() if started is None else started
+    marks = {"wait": time.perf_counter() - t0}
     stage = "connect"
     writer: asyncio.StreamWriter | None = None
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(deadline):
             reader, writer = await asyncio.open_connection("127.0.0.1", port,
                                                            local_addr=(local, 0))
+            marks["connect"] = time.perf_counter() - t0
             stage = "greeting"
             code, text = await _read_reply(reader)
+            marks["greeting"] = time.perf_counter() - t0
             if code != 220:
-                return Sent(code, text, time.perf_counter() - t0, stage)
+                return Sent(code, text, time.perf_counter() - t0, stage, marks)
             for stage, command, want in (
                     ("ehlo", b"EHLO bench.example.org\r\n", 250),
                     ("mail", f"MAIL FROM:<{mail_from}>\r\n".encode(), 250),
@@ -266,18 +296,19 @@ async def send(port: int, mail_from: str, rcpts: Sequence[str], data: bytes, *,
                     ("data", b"DATA\r\n", 354)):
                 writer.write(command)
                 code, text = await _read_reply(reader)
+                marks[stage] = time.perf_counter() - t0
                 if code != want:
-                    return Sent(code, text, time.perf_counter() - t0, stage)
+                    return Sent(code, text, time.perf_counter() - t0, stage, marks)
             stage = "end"
             writer.write(data)
             writer.write(b".\r\n")
             await writer.drain()
             code, text = await _read_reply(reader)
-            seconds = time.perf_counter() - t0
+            seconds = marks["end"] = time.perf_counter() - t0
             writer.write(b"QUIT\r\n")
-            return Sent(code, text, seconds, stage)
+            return Sent(code, text, seconds, stage, marks)
     except TimeoutError:
-        return Sent(0, f"no reply within {timeout:.0f} s", time.perf_counter() - t0, stage)
+        return Sent(0, f"no reply within {deadline:.0f} s", time.perf_counter() - t0, stage)
     except (OSError, ConnectionError) as e:
         return Sent(0, f"{type(e).__name__}: {e}", time.perf_counter() - t0, stage)
     finally:
@@ -379,10 +410,11 @@ def nested_message(depth: int = 1_000) -> bytes:
     return wire(b"".join(out))
 
 
-HOSTILE: dict[str, tuple[str, Callable[[], bytes]]] = {
-    "parts": ("2 MB, 50,000 MIME parts", many_parts_message),
-    "html": ("3.8 MB HTML part", big_html_message),
-    "nested": ("multipart nested 1,000 deep", nested_message),
+# kind: (what it is, its Subject, how it is made)
+HOSTILE: dict[str, tuple[str, str, Callable[[], bytes]]] = {
+    "parts": ("2 MB, 50,000 MIME parts", "Many parts", many_parts_message),
+    "html": ("3.8 MB HTML part", "Offers you will not want to miss", big_html_message),
+    "nested": ("multipart nested 1,000 deep", "Nested", nested_message),
 }
 
 
@@ -438,6 +470,7 @@ class Options:
     py_spy: Path | None = None
     memray: Path | None = None
     verbose: bool = False
+    py_spy_gil: bool = False
 
 
 class GatewayProcess:
@@ -465,28 +498,35 @@ class GatewayProcess:
         return self.proc.pid
 
     async def start(self) -> None:
+        self._spawn()
+        for port in (self.in_port, self.out_port):
+            await self._wait_for_greeting(port, 60)
+        if self.opts.py_spy is not None:
+            self._spawn_spy(self.opts.py_spy)
+        if self.opts.verbose:
+            print(f"  [{self.label}] gateway pid {self.pid}, MX {self.in_port}, submission "
+                  f"{self.out_port}, {self.tmp}", file=sys.stderr)
+
+    def _spawn(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
         cmd = [sys.executable, "-m", "gateway", "run", "--config", str(self.conf)]
         if self.opts.memray is not None:
             self.opts.memray.mkdir(parents=True, exist_ok=True)
             out = self.opts.memray / f"{self.label}.bin"
-            cmd = [sys.executable, "-m", "memray", "run", "--force", "-q", "-o", str(out), "-m",
-                   "gateway", "run", "--config", str(self.conf)]
+            cmd = [sys.executable, "-m", "memray", "run", "--force", "-q", "-o", str(out),
+                   "-m", *cmd[2:]]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(cmd, cwd=self.tmp, env=env, stdout=log, stderr=log)
-        for port in (self.in_port, self.out_port):
-            await self._wait_for_greeting(port, 60)
-        if self.opts.py_spy is not None:
-            self.opts.py_spy.mkdir(parents=True, exist_ok=True)
-            spy = shutil.which("py-spy") or "py-spy"
-            self.spy = subprocess.Popen(
-                [spy, "record", "--pid", str(self.pid), "--rate", "200", "--format", "raw",
-                 "--threads", "--nonblocking", "-o", str(self.opts.py_spy / f"{self.label}.txt")],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        if self.opts.verbose:
-            print(f"  [{self.label}] gateway pid {self.pid}, MX {self.in_port}, submission "
-                  f"{self.out_port}, {self.tmp}", file=sys.stderr)
+
+    def _spawn_spy(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.spy = subprocess.Popen(
+            [shutil.which("py-spy") or "py-spy", "record", "--pid", str(self.pid), "--rate",
+             "200", "--format", "raw", "--threads", "--nonblocking",
+             *(["--gil"] if self.opts.py_spy_gil else []),
+             "-o", str(folder / f"{self.label}.txt")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     async def _wait_for_greeting(self, port: int, deadline: float) -> None:
         end = time.monotonic() + deadline
@@ -544,9 +584,9 @@ class GatewayProcess:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def records(self, subject: str) -> list[dict[str, Any]]:
-        """The audit records of the messages with this subject."""
+        """The audit records of the messages with this subject (junk's tag prefix allowed)."""
         return [r for r in self.audit if r.get("event") == "message"
-                and r.get("subject") == subject]
+                and str(r.get("subject", "")).endswith(subject)]
 
     def errors(self) -> list[str]:
         """Tracebacks and errors the gateway logged (for the report)."""
@@ -578,7 +618,41 @@ async def warm_up(gw: GatewayProcess) -> None:
                                + "\n".join(gw.errors()[-10:]))
 
 
+# ---------------------------------------------------------------------------- audit records
+
+def verdicts(records: Sequence[dict[str, Any]]) -> str:
+    """What the gateway did with the messages, from its audit records: verdict (finding codes
+    that decided)."""
+    out: Counter[str] = Counter()
+    for r in records:
+        codes = sorted({f.get("code", "?") for f in r.get("findings", ())
+                        if isinstance(f, dict) and f.get("code") in DECISIVE})
+        out[r.get("verdict", "?") + (f" ({', '.join(codes)})" if codes else "")] += 1
+    return ", ".join(f"{n} {text}" for text, n in out.most_common()) or "no audit record"
+
+
+# The finding codes worth naming beside a verdict (the rest are junk's signals and the like).
+DECISIVE = {"too-complex", "malformed", "check-failed", "virus", "unscannable.too-big",
+            "unscannable.limits", "scan-failed", "junk", "confidential"}
+
+
+def step_times(records: Sequence[dict[str, Any]]) -> str:
+    """Median milliseconds of each filter, and of the whole message, from the audit records."""
+    per: dict[str, list[float]] = {}
+    for r in records:
+        for f in r.get("filters", ()):
+            outcome = f.get("outcome")
+            name = str(f.get("name")) + ("" if outcome == "ok" else f" ({outcome})")
+            per.setdefault(name, []).append(float(f.get("ms", 0)))
+    whole = [float(r.get("ms", 0)) for r in records]
+    parts = [f"{name} {median(v):.0f}" for name, v in per.items()]
+    return (", ".join(parts) + f"; whole message {median(whole):.0f} ms") if records else "–"
+
+
 # ---------------------------------------------------------------------------- 1. memory
+
+MEMORY_SUBJECT = "Footpath survey and photos"
+
 
 @dataclass
 class MemoryRun:
@@ -587,10 +661,11 @@ class MemoryRun:
     seconds: float
     replies: list[str]
     sampled_only: bool
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def memory_run(opts: Options, size: int, count: int, label: str) -> MemoryRun:
-    messages = [realistic_message(size) for _ in range(count)]
+    messages = [realistic_message(size, subject=MEMORY_SUBJECT) for _ in range(count)]
     async with gateway(opts, label) as gw:
         await warm_up(gw)
         await asyncio.sleep(0.5)  # let the warm-up's threads and buffers settle
@@ -609,41 +684,51 @@ async def memory_run(opts: Options, size: int, count: int, label: str) -> Memory
         sampler = asyncio.create_task(sample())
         started = time.perf_counter()
         results = await asyncio.gather(*(
-            send(gw.in_port, RESIDENT, [CLERK], m, local=OTHER_ADDR, timeout=600)
+            send(gw.in_port, RESIDENT, [CLERK], m, local=OTHER_ADDR, deadline=600)
             for m in messages))
         seconds = time.perf_counter() - started
         done.set()
         await sampler
         peak = max(sampled, gw.hwm() if gw.hwm_reset else 0)
-        return MemoryRun(baseline, peak - baseline, seconds, [r.reply for r in results],
-                         not gw.hwm_reset)
+        run = MemoryRun(baseline, peak - baseline, seconds, [r.reply for r in results],
+                        not gw.hwm_reset)
+    run.records = gw.records(MEMORY_SUBJECT)
+    return run
 
 
 async def memory_section(opts: Options, runs: int) -> list[str]:
     cases = [(1, 1), (5, 1), (10, 1), (20, 1), (20, 4)]
-    rows = []
+    rows, notes = [], []
+    sampled = False
     for mib, count in cases:
         results = []
         for run in range(runs):
             results.append(await memory_run(opts, mib * MIB, count, f"memory-{mib}x{count}-{run}"))
             r = results[-1]
+            sampled = sampled or r.sampled_only
             print(f"  memory {count} x {mib} MiB run {run + 1}: baseline {r.baseline / MIB:.0f} "
                   f"MiB, peak +{r.above / MIB:.0f} MiB, {r.seconds:.1f} s, "
                   f"{Counter(x[:40] for x in r.replies)}", file=sys.stderr)
         above = [r.above / MIB for r in results]
         ratio = [a / (mib * count) for a in above]
         replies = Counter(_short(x) for r in results for x in r.replies)
+        records = [x for r in results for x in r.records]
+        name = f"{'one' if count == 1 else 'four concurrent'} × {mib} MiB"
         rows.append(
-            f"| {'one' if count == 1 else 'four concurrent'} × {mib} MiB | "
-            f"{median([r.baseline / MIB for r in results]):.0f} | {spread(above)} | "
+            f"| {name} | {median([r.baseline / MIB for r in results]):.0f} | {spread(above)} | "
             f"{median(ratio):.1f} × | {'yes' if median(ratio) <= 3 else '**no**'} | "
-            f"{spread([r.seconds for r in results], '{:.1f}')} | {_replies(replies)} |")
-    sampled = any(r.sampled_only for r in results)
+            f"{spread([r.seconds for r in results], '{:.1f}')} | {_replies(replies)}: "
+            f"{verdicts(records)} |")
+        notes.append(f"- {name}: {step_times(records)}")
     return [
         "| message | idle baseline MiB | peak above baseline MiB | per MiB in flight | "
         "≤ 3 × | time to reply s | answered |",
         "|---|---:|---:|---:|:---:|---:|---|",
         *rows,
+        "",
+        "Time in each step (median ms, from the gateway's audit records):",
+        "",
+        *notes,
     ] + (["", "(clear_refs not permitted: peak is the maximum of VmRSS sampled every 10 ms)"]
          if sampled else [])
 
@@ -660,12 +745,19 @@ def _replies(replies: Counter[str]) -> str:
 
 # ---------------------------------------------------------------------------- 2. latency
 
+PROBE_SUBJECT = "Footpath by the church, note 0"
+
+
 @dataclass
 class LatencyRun:
     probes: list[float]         # seconds, for probes due while the hostile messages ran
     probe_failures: Counter[str]
+    probe_sent: list[Sent]
+    probe_times: list[tuple[float, float]]  # (seconds after the hostile senders started, rtt)
     hostile: list[Sent]
     window: float
+    records: list[dict[str, Any]] = field(default_factory=list)        # the hostile messages'
+    probe_records: list[dict[str, Any]] = field(default_factory=list)
 
 
 async def probe_loop(port: int, stop: asyncio.Event, out: list[tuple[float, Sent]]) -> None:
@@ -676,9 +768,9 @@ async def probe_loop(port: int, stop: asyncio.Event, out: list[tuple[float, Sent
     first = time.perf_counter()
     n = 0
 
-    async def one(due: float) -> None:
+    async def one(due: float, local: str) -> None:
         async with slots:
-            r = await send(port, RESIDENT, [CLERK], data, local=PROBE_ADDR, timeout=120,
+            r = await send(port, RESIDENT, [CLERK], data, local=local, deadline=120,
                            started=due)
         out.append((due, r))
 
@@ -691,7 +783,7 @@ async def probe_loop(port: int, stop: asyncio.Event, out: list[tuple[float, Sent
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
                 break
-        t = asyncio.create_task(one(due))
+        t = asyncio.create_task(one(due, PROBE_ADDRS[n % len(PROBE_ADDRS)]))
         tasks.add(t)
         t.add_done_callback(tasks.discard)
     if tasks:
@@ -700,7 +792,7 @@ async def probe_loop(port: int, stop: asyncio.Event, out: list[tuple[float, Sent
 
 async def latency_run(opts: Options, kind: str | None, count: int, window: float,
                       label: str) -> LatencyRun:
-    hostile_data = HOSTILE[kind][1]() if kind else b""
+    hostile_data = HOSTILE[kind][2]() if kind else b""
     async with gateway(opts, label) as gw:
         await warm_up(gw)
         stop = asyncio.Event()
@@ -712,8 +804,11 @@ async def latency_run(opts: Options, kind: str | None, count: int, window: float
 
         async def hostile_sender() -> None:
             while True:
-                hostile.append(await send(gw.in_port, RESIDENT, [CLERK], hostile_data,
-                                          local=OTHER_ADDR, timeout=HOSTILE_TIMEOUT))
+                # A header of its own for every copy, so that no two are the same bytes (clamd
+                # caches the hashes of clean files, and a real sender varies its mail too).
+                data = f"X-Bench-Copy: {os.urandom(8).hex()}\r\n".encode() + hostile_data
+                hostile.append(await send(gw.in_port, RESIDENT, [CLERK], data,
+                                          local=OTHER_ADDR, deadline=HOSTILE_TIMEOUT))
                 if time.perf_counter() - start >= window:
                     return
 
@@ -725,15 +820,48 @@ async def latency_run(opts: Options, kind: str | None, count: int, window: float
         stop.set()
         await prober
     inside = [(due, r) for due, r in samples if start <= due <= end]
-    ok = [r.seconds for _, r in inside if r.code == 250]
+    ok = [r for _, r in inside if r.code == 250]
     failures = Counter(_short(r.reply) for _, r in inside if r.code != 250)
-    return LatencyRun(ok, failures, hostile, end - start)
+    times = [(due - start, r.seconds) for due, r in inside if r.code == 250]
+    return LatencyRun([r.seconds for r in ok], failures, ok, times, hostile, end - start,
+                      gw.records(HOSTILE[kind][1]) if kind else [], gw.records(PROBE_SUBJECT))
+
+
+STEPS = ("wait", "connect", "greeting", "ehlo", "mail", "rcpt", "data", "end")
+
+
+def slowest_steps(sent: Sequence[Sent], share: float = 0.05) -> str:
+    """Where the slowest ``share`` of the probes spent their time, step by step (median ms
+    from one client step's answer to the next)."""
+    if not sent:
+        return "no probes"
+    slow = sorted(sent, key=lambda s: s.seconds)[-max(1, round(len(sent) * share)):]
+    parts = []
+    for i, step in enumerate(STEPS):
+        deltas = [s.marks[step] - (s.marks[STEPS[i - 1]] if i else 0.0) for s in slow
+                  if step in s.marks and (i == 0 or STEPS[i - 1] in s.marks)]
+        if deltas:
+            parts.append(f"{step} {median(deltas) * 1000:.0f}")
+    return (f"the slowest {len(slow)} probe(s) waited (median ms per step): "
+            + ", ".join(parts))
+
+
+def by_second(times: Sequence[tuple[float, float]], seconds: int = 12) -> str:
+    """The probes' median round trip for each second after the hostile senders started (the
+    first ``seconds`` of them): when the gateway stalled, and for how long."""
+    buckets: dict[int, list[float]] = {}
+    for at, rtt in times:
+        buckets.setdefault(int(at), []).append(rtt * 1000)
+    shown = [f"{b}: {median(buckets[b]):.0f}" for b in sorted(buckets)[:seconds]]
+    more = " ..." if len(buckets) > seconds else ""
+    return "probe p50 ms in each second after the hostile senders started: " + ", ".join(
+        shown) + more
 
 
 async def latency_section(opts: Options, runs: int, window: float) -> list[str]:
     scenarios: list[tuple[str | None, int]] = [(None, 0)]
     scenarios += [(kind, n) for kind in HOSTILE for n in (1, 3)]
-    rows = []
+    rows, notes = [], []
     for kind, count in scenarios:
         results = []
         for run in range(runs):
@@ -749,25 +877,43 @@ async def latency_section(opts: Options, runs: int, window: float) -> list[str]:
         p99 = [percentile(r.probes, 99) * 1000 for r in results]
         worst = [max(r.probes, default=float("nan")) * 1000 for r in results]
         n = sum(len(r.probes) for r in results)
-        failed = Counter[str]()
+        failed: Counter[str] = Counter()
         for r in results:
             failed.update(r.probe_failures)
         took = [h.seconds for r in results for h in r.hostile]
         answered = Counter(_short(h.reply) for r in results for h in r.hostile)
+        records = [x for r in results for x in r.records]
         name = HOSTILE[kind][0] if kind else "none"
-        goal = "" if count != 3 else (" (goal met)" if median(p99) < 1000 else " (**goal missed**)")
+        goal = "" if count != 3 else (" (goal met)" if median(p99) < 1000
+                                      else " (**goal missed**)")
+        fails = f" (+{sum(failed.values())} failed)" if failed else ""
         rows.append(
-            f"| {name} | {count or '–'} | {n}{f' (+{sum(failed.values())} failed)' if failed else ''}"
-            f" | {spread(p50)} | {spread(p99)}{goal} | {spread(worst)} | "
+            f"| {name} | {count or '–'} | {n}{fails} | {spread(p50)} | {spread(p99)}{goal} | "
+            f"{spread(worst)} | "
             f"{(spread(took, '{:.2f}') + f' ({len(took)} sent)') if kind else '–'} | "
-            f"{_replies(answered) if kind else '–'} |")
+            f"{(_replies(answered) + ': ' + verdicts(records)) if kind else '–'} |")
         if failed:
             rows.append(f"|  | | probes not answered 250: {_replies(failed)} | | | | | |")
+        probes = step_times([x for r in results for x in r.probe_records])
+        slow = slowest_steps([s for r in results for s in r.probe_sent])
+        if kind:
+            slow += "; " + by_second([t for r in results for t in r.probe_times])
+        if kind:
+            notes.append(f"- {name}, {count} in progress: {step_times(records)}; "
+                         f"meanwhile the probe: {probes}; {slow}")
+        else:
+            notes.append(f"- the probe alone: {probes}; {slow}")
     return [
         "| hostile message | in progress | probes | probe p50 ms | probe p99 ms | probe max ms "
         "| each hostile message took s | hostile message answered |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
         *rows,
+        "",
+        "Time in each step (median ms, from the gateway's audit records; the probe's round "
+        "trip above minus its \"whole message\" here is time spent before the end of DATA: "
+        "connecting, the SMTP dialogue, reading the lines):",
+        "",
+        *notes,
     ]
 
 
@@ -793,10 +939,10 @@ async def _legit(gw: GatewayProcess, rounds: int) -> tuple[list[Sent], list[Sent
     for i in range(rounds):
         councillor.append(await send(gw.out_port, COUNCILLOR, [RESIDENT],
                                      small_message(i, COUNCILLOR, RESIDENT), local=PROBE_ADDR,
-                                     timeout=30))
+                                     deadline=30))
         mx.append(await send(gw.in_port, "neighbour@example.net", [CLERK],
                              small_message(i, "neighbour@example.net"), local=OTHER_ADDR,
-                             timeout=30))
+                             deadline=30))
     return councillor, mx
 
 
@@ -880,9 +1026,10 @@ async def flood_section(opts: Options, runs: int, rounds: int) -> list[str]:
         acc_in = median([r.accepted["MX"] for r in results])
         acc_out = median([r.accepted["submission"] for r in results])
         ref = median([sum(r.refused.values()) for r in results])
+        refused_ms = median([x for r in results for x in r.refused_ms])
         rows.append(
             f"| {n_in} MX + {n_out} submission | {acc_in:.0f} + {acc_out:.0f} | {ref:.0f}"
-            f"{f', answered in {median([x for r in results for x in r.refused_ms]):.1f} ms' if ref else ''}"
+            f"{f', answered in {refused_ms:.1f} ms' if ref else ''}"
             f" | {_served([s for r in results for s in r.councillor_before])} | "
             f"{_served([s for r in results for s in r.councillor])} | "
             f"{_served([s for r in results for s in r.mx_before])} | "
@@ -946,14 +1093,20 @@ async def main(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         with bench_clamd(max_message_size=25 * MIB) as clamd:
-            opts = Options(clamd.tcp_address, sink, args.py_spy, args.memray, args.verbose)
+            opts = Options(clamd.tcp_address, sink, args.py_spy, args.memray, args.verbose,
+                           args.py_spy_gil)
             print(f"command: {shlex.join(['python', '-m', 'bench.hostile', *sys.argv[1:]])}")
             print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
                   f"{platform.release()}, Python {platform.python_version()}, aiosmtpd "
-                  f"{package_version('aiosmtpd')}, {clamd_version()}")
+                  f"{package_version('aiosmtpd')}, aiosmtplib {package_version('aiosmtplib')}, "
+                  f"{clamd_version()}; revision {revision()}")
+            signatures = ("test signatures only" if clamd.test_signatures_only
+                          else "its database")
             print(f"gateway: own process (python -m gateway run), inbound chain: "
-                  f"{inbound_chain(opts)}; junk tagged, not held; DNS fails at once; clamd "
-                  f"{'with test signatures only' if clamd.test_signatures_only else 'with its database'}")
+                  f"{inbound_chain(opts)}; junk tagged, not held; DNS fails at once (SERVFAIL); "
+                  f"clamd with {signatures}")
+            print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())} "
+                  f"(other work on the machine skews the timings; memory is not affected)")
             print(f"runs per case: {runs} (median shown, range in brackets); "
                   f"latency window {window:g} s, probe every {PROBE_INTERVAL * 1000:.0f} ms")
             if "memory" in only:
@@ -969,7 +1122,8 @@ async def main(args: argparse.Namespace) -> int:
         sink.stop()
     print(f"\nsink received {sink.received} messages ({sink.bytes / MIB:.0f} MiB), "
           f"{sink.without_trace} without the trace header; took "
-          f"{time.perf_counter() - started:.0f} s")
+          f"{time.perf_counter() - started:.0f} s; load average after: "
+          f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
@@ -990,6 +1144,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="comma-separated parts to run: memory, latency, flood (default all)")
     p.add_argument("--py-spy", type=Path, metavar="DIR",
                    help="attach py-spy (on PATH) to every gateway; raw stacks go to DIR")
+    p.add_argument("--py-spy-gil", action="store_true",
+                   help="with --py-spy: sample only the thread holding the GIL (who keeps the "
+                        "event loop waiting)")
     p.add_argument("--memray", type=Path, metavar="DIR",
                    help="run every gateway under memray (importable by this Python); "
                         "captures go to DIR (RSS figures then include memray's own)")
