@@ -14,8 +14,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 
-# clamav-daemon (clamd) scans, clamav-freshclam fetches signatures, tini reaps and forwards
-# signals to both processes.
+# clamav-daemon (clamd) scans, clamav-freshclam keeps the signatures up to date, tini reaps and
+# forwards signals to the gateway, clamd and freshclam.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       clamav clamav-daemon clamav-freshclam ca-certificates tini \
@@ -27,12 +27,17 @@ RUN groupadd --system --gid 2525 gateway \
       --shell /usr/sbin/nologin gateway
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY gateway ./gateway
+# gateway_ops renders clamd.conf at every start (scripts/docker-entrypoint).
+COPY gateway_ops ./gateway_ops
 # gateway/data links to these shipped defaults; they must be there when the package is built.
 COPY config/gateway.toml config/footer.txt config/footer.html ./config/
-RUN pip install . && rm -rf /app/gateway /app/build
+# The sources go once installed, so that python -m gateway_ops runs the installed copy.
+RUN pip install . && rm -rf /app/gateway /app/gateway_ops /app/build
 
+# clamd.conf is a template: the entrypoint renders it into /run/clamav/clamd.conf, its limits
+# following [gateway] max_message_size of the mounted config. freshclam runs as a daemon.
 COPY docker/clamd.conf /etc/clamav/clamd-gateway.conf
 COPY docker/freshclam.conf /etc/clamav/freshclam-gateway.conf
 COPY scripts/docker-entrypoint /usr/local/bin/docker-entrypoint
@@ -48,7 +53,9 @@ VOLUME ["/app/config", "/app/quarantine", "/app/mailbox", "/app/outbox", "/app/l
 # 2525 inbound (MX), 2587 outbound (councillors' submission), 8025 the clerk's review page.
 EXPOSE 2525 2587 8025
 
+# Healthy when /health says so: clamd answers, the next hops take a connection, the folders a
+# file. The mounted config must have  [metrics] listen = "127.0.0.1:9125"  (or "0.0.0.0:9125").
 HEALTHCHECK --interval=60s --timeout=10s --start-period=180s \
-  CMD python -c "import socket; socket.create_connection(('127.0.0.1', 2525), 5).close()"
+  CMD ["python", "-c", "import sys, urllib.error, urllib.request\ntry:\n    r = urllib.request.urlopen('http://127.0.0.1:9125/health', timeout=8)\nexcept urllib.error.HTTPError as e:\n    r = e\nexcept OSError as e:\n    sys.exit(f'no answer from the gateway on 127.0.0.1:9125 ([metrics] listen): {e}')\nprint(r.read().decode(errors='replace'), end='')\nsys.exit(0 if r.status == 200 else 1)"]
 
 ENTRYPOINT ["/usr/bin/tini", "-g", "--", "/usr/local/bin/docker-entrypoint"]

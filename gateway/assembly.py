@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.authcheck.resolver import DnsConfig, Resolver, parse_dns
 from gateway.config import Config, Schema, SectionSpec
 from gateway.config import load as _load
+from gateway.doctor.settings import parse_doctor
 from gateway.filters import (
     access_codes,
     antivirus,
@@ -28,6 +29,8 @@ from gateway.filters import (
     textrule,
     trace,
 )
+from gateway.metrics import parse_metrics
+from gateway.metrics.serve import metrics_job
 from gateway.milter.settings import parse_milter
 from gateway.mime.limits import MimeLimits
 from gateway.people.senders import SendersConfig, parse_senders
@@ -132,7 +135,9 @@ SECTIONS: tuple[SectionSpec, ...] = (
     SectionSpec("footer", footer.parse_footer),
     SectionSpec("dkim", dkim.parse_dkim),
     SectionSpec("review", parse_review, restart=("enabled", "listen")),
+    SectionSpec("doctor", parse_doctor),
     SectionSpec("milter", parse_milter, restart=("listen", "socket_group")),
+    SectionSpec("metrics", parse_metrics, restart=("listen",)),
 )
 
 
@@ -214,4 +219,5 @@ JOBS: tuple[tuple[str, Job], ...] = (
     ("daily digest", quarantine_jobs.digest_job),
     ("review page", _review_page),
     ("milter", _milter),
+    ("metrics", metrics_job),
 )

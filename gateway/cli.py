@@ -16,7 +16,9 @@ from gateway import __version__
 from gateway.commands import (
     check_config,
     dkim_keygen,
+    doctor,
     footer,
+    init,
     pipeline,
     quarantine,
     review,
@@ -29,20 +31,47 @@ from gateway.logctx import ConnIdFilter
 
 __all__ = ["COMMANDS", "build_parser", "main", "setup_logging"]
 
-COMMANDS = (check_config, dkim_keygen, footer, pipeline, quarantine, review, run, scan, senders,
-            user)
+COMMANDS = (check_config, dkim_keygen, doctor, footer, init, pipeline, quarantine, review, run,
+            scan, senders, user)
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_CONFIG = 2
 
 
+# syslog priorities, which journald reads from a "<N>" at the start of a line.
+_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+             logging.CRITICAL: 2}
+
+
+class _JournalFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{_PRIORITY.get(record.levelno, 6)}>{super().format(record)}"
+
+
+def _stderr_is_journal() -> bool:
+    """Whether stderr is systemd's journal: JOURNAL_STREAM names its device and inode (checked,
+    so that a service whose stderr was redirected to a file still gets timestamps)."""
+    stream = os.environ.get("JOURNAL_STREAM", "")
+    try:
+        st = os.fstat(sys.stderr.fileno())
+    except (AttributeError, OSError, ValueError):
+        return False
+    return bool(stream) and stream == f"{st.st_dev}:{st.st_ino}"
+
+
 def setup_logging(verbose: bool = False) -> None:
-    """Greppable lines on stderr: time, level, logger, then key=value words."""
+    """Greppable lines on stderr: time, level, logger, then key=value words. Under systemd,
+    when stderr is the journal, without the time (the journal adds its own) and with the
+    level as a priority the journal records (journalctl -p warning)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.addFilter(ConnIdFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s %(name)s conn=%(conn)s: %(message)s"))
+    if _stderr_is_journal():
+        handler.setFormatter(_JournalFormatter(
+            "%(levelname)s %(name)s conn=%(conn)s: %(message)s"))
+    else:
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(levelname)s %(name)s conn=%(conn)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
                         force=True)
     # aiosmtpd logs every command at INFO; our own summary lines say what matters.

@@ -83,6 +83,10 @@ class ListenerConfig:
     allowed_local_parts: tuple[re.Pattern[str], ...] = ()
     # Outbound: where login lockouts are kept, so "council-gateway user unlock" can end one.
     login_locks_file: Path | None = None
+    # Outbound: relaying clients trusted by their verified TLS client certificate's name (a
+    # hosted mailbox's servers), and the CAs that verify it (None: the system's).
+    trusted_client_certificates: tuple[str, ...] = ()
+    client_ca_file: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -165,6 +169,39 @@ def _patterns(s: Section, name: str) -> tuple[re.Pattern[str], ...]:
     return tuple(out)
 
 
+def _certificate_names(s: Section, name: str) -> tuple[str, ...]:
+    out = []
+    for i, text in enumerate(s.str_list(name, ())):
+        value = text.strip().rstrip(".").lower()
+        if "*" in value:
+            s.problem(f"{name}[{i}]", f'"{text}" has a "*": list the exact name the client '
+                                      "presents (a wildcard in the certificate itself is "
+                                      "understood)")
+        elif not re.match(r"^(?=.{1,253}$)([a-z0-9_-]{1,63}\.)+[a-z0-9-]{2,63}$", value):
+            s.problem(f"{name}[{i}]", f'"{text}" is not a host name like '
+                                      '"mail.protection.outlook.com"')
+        else:
+            out.append(value)
+    return tuple(out)
+
+
+def _ca_file(s: Section, name: str) -> Path | None:
+    path = s.optional_path(name, "")
+    if path is None:
+        return None
+    if not path.is_file():
+        s.problem(name, f'the file "{path}" does not exist (leave it "" to use the system\'s '
+                        "certificate authorities)")
+        return path
+    import ssl
+
+    try:
+        ssl.create_default_context(ssl.Purpose.CLIENT_AUTH).load_verify_locations(cafile=path)
+    except (ssl.SSLError, OSError) as e:
+        s.problem(name, f'"{path}" holds no CA certificate in PEM form ({e})')
+    return path
+
+
 def parse_listener(s: Section, side: str, known_filters: Sequence[str],
                    max_connections: int = 100) -> ListenerConfig:
     default_listen = "127.0.0.1:2525" if side == "inbound" else "127.0.0.1:2587"
@@ -203,6 +240,9 @@ def parse_listener(s: Section, side: str, known_filters: Sequence[str],
         allowed_local_parts=_patterns(s, "allowed_local_parts") if side == "inbound" else (),
         login_locks_file=(s.optional_path("login_locks_file", "state/login-locks.json")
                           if side == "outbound" else None),
+        trusted_client_certificates=(
+            _certificate_names(s, "trusted_client_certificates") if side == "outbound" else ()),
+        client_ca_file=(_ca_file(s, "client_ca_file") if side == "outbound" else None),
     )
     if cfg.deliver_user and cfg.deliver_password_file is None:
         s.problem("deliver_password_file", "is needed when deliver_user is set")
@@ -219,6 +259,31 @@ def parse_tls(s: Section) -> TlsConfig:
     for name, p in (("cert_file", cert), ("key_file", key)):
         if p is not None and not p.is_file():
             s.problem(name, f'the file "{p}" does not exist')
+    if cert is not None and key is not None and cert.is_file() and key.is_file():
+        # Load the pair as the listeners will, so a key that does not belong to the
+        # certificate is named here, with both files, not later in an OpenSSL message. The
+        # empty passphrase keeps OpenSSL from asking for one on the terminal.
+        import ssl
+
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert, key,
+                                                                    password=lambda: b"")
+        except ssl.SSLError as e:
+            if e.reason == "KEY_VALUES_MISMATCH":
+                s.problem("key_file", f'the key "{key}" does not match the certificate "{cert}": '
+                                      "use the key the certificate was issued for")
+            else:
+                try:
+                    ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cert)
+                except ssl.SSLError:
+                    s.problem("cert_file", f'"{cert}" holds no certificate in PEM form to go '
+                                           f'with the key "{key}"')
+                else:
+                    s.problem("key_file", f'"{key}" holds no private key in PEM form (without '
+                                          f'a passphrase) to go with the certificate "{cert}"')
+        except OSError as e:
+            s.problem("cert_file", f'the certificate "{cert}" and the key "{key}" cannot be '
+                                   f"read: {e.strerror or e}")
     s.finish()
     return TlsConfig(cert, key) if cert and key else TlsConfig()
 

@@ -119,7 +119,9 @@ def parse_next_hop(value: str) -> NextHop:
     except ValueError:
         raise ValueError(f'"{value}" is not a valid port (ports go from 1 to 65535)') from None
     if port is None:
-        port = {"none": 25, "starttls": 587, "implicit": 465}[tls]
+        # Server-to-server relay (a hosted mailbox's inbound host) is port 25, with or without
+        # STARTTLS; implicit TLS has its own port. Submission on 587 is written out.
+        port = 465 if tls == "implicit" else 25
     return NextHop(kind="smtp", host=parts.hostname, port=port, tls=tls)
 
 

@@ -59,6 +59,7 @@ from gateway.milter.settings import MilterConfig
 
 if TYPE_CHECKING:
     from gateway.assembly import Assembly
+    from gateway.metrics.registry import Metrics
 
 FilterMessage = _FilterMessage | Progress  # kilter's union leaves out Progress
 
@@ -90,6 +91,7 @@ class Host(Protocol):
 
     in_flight: int
     changed: asyncio.Event
+    metrics: Metrics
 
     @property
     def assembly(self) -> Assembly: ...
@@ -107,7 +109,7 @@ class _Connection:
         self.host = host
         self.reader, self.writer = reader, writer
         self.protocol = FilterProtocol()
-        self.session = MilterSession(lambda: host.assembly, host.track)
+        self.session = MilterSession(lambda: host.assembly, host.track, host.metrics)
         self.leading_space = False
         self._out = SimpleBuffer(BODY_CHUNK + 1024)
 
@@ -279,6 +281,7 @@ class MilterServer:
         self.settings = settings
         self.server: asyncio.Server | None = None
         self.address = ""
+        self._connections: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         listen = self.settings.listen
@@ -300,11 +303,21 @@ class MilterServer:
         return int(self.server.sockets[0].getsockname()[1])
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _Connection(self.host, reader, writer).serve()
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            await _Connection(self.host, reader, writer).serve()
+        finally:
+            self._connections.discard(task)
 
-    def close(self) -> None:
+    async def stop(self, grace: float = 2.0) -> None:
+        """No new connections; connections that are ending get ``grace`` seconds to close (a
+        message being decided is waited for by the gateway's own stop)."""
         if self.server is not None:
             self.server.close()
+        if self._connections:
+            await asyncio.wait(set(self._connections), timeout=grace)
 
 
 @contextlib.asynccontextmanager
@@ -314,7 +327,7 @@ async def running_milter(host: Host, settings: MilterConfig) -> AsyncIterator[Mi
     try:
         yield server
     finally:
-        server.close()
+        await server.stop()
 
 
 async def milter_job(host: Any) -> None:

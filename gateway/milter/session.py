@@ -40,6 +40,7 @@ from gateway.verdicts import Action
 
 if TYPE_CHECKING:
     from gateway.assembly import Assembly
+    from gateway.metrics.registry import Metrics
 
 __all__ = ["Answer", "MilterSession"]
 
@@ -68,6 +69,7 @@ class _NoHop:
 class MilterSession:
     source: Callable[[], Assembly]
     track: Callable[[Coroutine[Any, Any, None]], None]  # follow-up work the gateway awaits
+    metrics: Metrics | None = None
     client_address: str = ""
     client_helo: str = ""
     macros: dict[str, str] = field(default_factory=dict)
@@ -132,6 +134,8 @@ class MilterSession:
             "event": "refused", "stage": stage, "direction": self.side,
             "client": self.client_address, "helo": self.client_helo, "auth_user": self.login,
             "mail_from": self.mail_from, "rcpt": rcpt, "reply": reply})
+        if self.metrics is not None:
+            self.metrics.envelope_refused(self.side, stage)
         return reply
 
     def header(self, name: str, value: bytes) -> None:
@@ -177,6 +181,8 @@ class MilterSession:
             size=len(original), ms=ms))
         log.info("id=%s milter side=%s from=<%s> to=%s verdict=%s ms=%.0f", ctx.id, side,
                  self.mail_from, ",".join(self.rcpts), verdict, ms)
+        if self.metrics is not None:
+            self.metrics.message(side, verdict, outcome, ms / 1000)
         self.reset()
         return answer
 

@@ -11,12 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from typing import TYPE_CHECKING
 
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from gateway.audit import AuditLog
 from gateway.people.users import UsersFile
 from gateway.smtp.logins import LoginGuard, network_of
+
+if TYPE_CHECKING:
+    from gateway.metrics.registry import Metrics
 
 __all__ = ["check_login"]
 
@@ -31,16 +35,21 @@ def _shown(text: str, limit: int = 100) -> str:
 
 
 async def check_login(users: UsersFile, guard: LoginGuard, creds: LoginPassword, ip: str,
-                      failure_delay: float, audit: AuditLog, authzid: bytes = b"") -> AuthResult:
+                      failure_delay: float, audit: AuditLog, authzid: bytes = b"", *,
+                      metrics: Metrics | None = None) -> AuthResult:
     login = creds.login.decode("utf-8", "replace")
     if authzid and authzid != creds.login:
         log.warning("auth refused user=%s client=%s: asked to act as %s", _shown(login), ip,
                     _shown(authzid.decode("utf-8", "replace")))
+        if metrics:
+            metrics.login_failed("as-another")
         return AuthResult(success=False, handled=False, message=NOT_AS_ANOTHER)
     locked = guard.refusal(ip, login)
     if locked:
         log.warning("auth refused user=%s client=%s network=%s: locked", _shown(login), ip,
                     network_of(ip))
+        if metrics:
+            metrics.login_failed("locked")
         return AuthResult(success=False, handled=False, message=locked)
     password = creds.password.decode("utf-8", "replace")
     if await asyncio.to_thread(users.verify, login, password):
@@ -48,6 +57,8 @@ async def check_login(users: UsersFile, guard: LoginGuard, creds: LoginPassword,
         log.info("auth ok user=%s client=%s", login, ip)
         return AuthResult(success=True, auth_data=creds)
     new_locks = guard.failed(ip, login)
+    if metrics:
+        metrics.login_failed("password")
     count = guard.failures_from(ip)
     delay = min(failure_delay * count, 30.0)
     log.warning("auth failed user=%s client=%s failures=%d delay=%.1fs", _shown(login), ip,
@@ -56,5 +67,7 @@ async def check_login(users: UsersFile, guard: LoginGuard, creds: LoginPassword,
         log.warning("login lock: %s after repeated failures (last from %s)", lock, ip)
         audit.write({"event": "login-lock", "locked": lock, "client": ip,
                      "user": _shown(login)})
+        if metrics:
+            metrics.login_locked(lock)
     await asyncio.sleep(delay)  # slows password guessing; other clients are not held up
     return AuthResult(success=False, handled=False, message=REFUSED)

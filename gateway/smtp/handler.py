@@ -29,6 +29,7 @@ from gateway.people.users import UsersFile, default_address
 from gateway.pipeline import Outcome
 from gateway.smtp import replies
 from gateway.smtp.auth import check_login
+from gateway.smtp.clientcert import certificate_names, trusted_certificate_name
 from gateway.smtp.envelope import (
     from_header_refusal,
     in_networks,
@@ -89,7 +90,8 @@ class SideHandler:
         ip = session.peer[0] if session.peer else "?"
         return await check_login(UsersFile(self.listener.users_file), self.gateway.logins,
                                  creds, ip, self.config.gateway.auth_failure_delay,
-                                 AuditLog(self.config.gateway.audit_log), authzid)
+                                 AuditLog(self.config.gateway.audit_log), authzid,
+                                 metrics=self.gateway.metrics)
 
     def _own_addresses(self, session: Session) -> tuple[str, ...] | None:
         """The addresses a logged-in councillor may send as; None for a client that did not
@@ -104,7 +106,25 @@ class SideHandler:
         if session.authenticated:
             return True
         ip = session.peer[0] if session.peer else ""
-        return in_networks(str(ip), self.listener.trusted_networks)
+        if in_networks(str(ip), self.listener.trusted_networks):
+            return True
+        return self._certificate_trust(session) is not None
+
+    def _certificate_trust(self, session: Session) -> str | None:
+        """The ``trusted_client_certificates`` name the client's verified TLS certificate
+        matches, if any. The names it shows are logged once a connection, so the IT volunteer
+        can see what a hosted mailbox presents."""
+        listed = self.listener.trusted_client_certificates
+        if self.side != "outbound" or not listed or not session.ssl:
+            return None
+        cert = session.ssl.get("peercert")
+        name = trusted_certificate_name(cert, listed)
+        if not hasattr(session, "certificate_trust"):
+            session.certificate_trust = name  # type: ignore[attr-defined]
+            peer = str(session.peer[0]) if session.peer else "unknown"
+            log.info("client=%s certificate names=%s trusted=%s", peer,
+                     ",".join(certificate_names(cert)) or "(none verified)", name or "no")
+        return name
 
     # ------------------------------------------------------------------ envelope
     async def handle_EHLO(self, server: SMTP, session: Session, envelope: Envelope,
@@ -171,12 +191,14 @@ class SideHandler:
                 opened = await up.open(mail_from, smtputf8=bool(envelope.smtp_utf8),
                                        extra=getattr(session, "mail_dsn", ()))
                 if not opened.ok:
+                    self.gateway.metrics.next_hop_failed(self.side, opened)
                     return self.refused(session, "rcpt", opened.reply, envelope, rcpt=address)
                 session.upstream = up  # type: ignore[attr-defined]
             result = await up.rcpt(address, getattr(session, "rcpt_dsn", ()))
             if not result.ok:
                 if not up.client.is_connected:
                     session.upstream = None  # type: ignore[attr-defined]
+                    self.gateway.metrics.next_hop_failed(self.side, result)  # it went away
                 return self.refused(session, "rcpt", result.reply, envelope, rcpt=address)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
@@ -196,6 +218,7 @@ class SideHandler:
             "event": "refused", "stage": stage, "direction": self.side, "client": peer,
             "helo": session.host_name or "", "auth_user": _login(session), "mail_from": sender,
             "rcpt": rcpt, "reply": reply})
+        self.gateway.metrics.envelope_refused(self.side, stage)
         return reply
 
     async def handle_RSET(self, server: SMTP, session: Session, envelope: Envelope) -> str:
@@ -289,6 +312,8 @@ class SideHandler:
         log.info("id=%s side=%s from=<%s> to=%s size=%d verdict=%s reply=%r ms=%.0f", ctx.id,
                  self.side, ctx.envelope.mail_from, ",".join(ctx.envelope.rcpt_tos), len(raw),
                  verdict, reply, ms)
+        self.gateway.metrics.message(self.side, verdict, outcome, ms / 1000,
+                                     carried.delivery if carried else None)
         if carried is not None and outcome is not None:
             await dispatch.learn(self.config, ctx, carried)
             self.gateway.track(self._follow_up(ctx, outcome, carried))

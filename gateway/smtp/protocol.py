@@ -205,6 +205,17 @@ class GatewaySMTP(SMTP):
 
         after_bare_lf = False
         too_long = b"\0" * (self.line_length_limit + 1) + b"\r\n"  # aiosmtpd refuses it
+        loop = asyncio.get_running_loop()
+        renewed = loop.time() - timeout  # the first line renews it
+
+        def keep_alive() -> None:
+            # A new timer per line would cost more than reading the line: it is renewed a
+            # quarter-timeout at a time, so a stall ends between 1 and 1.25 timeouts after the
+            # last line.
+            nonlocal renewed
+            if loop.time() - renewed >= timeout / 4:
+                renewed = loop.time()
+                self._reset_timeout(timeout * 1.25)
 
         async def rest_of_long_line(error: asyncio.LimitOverrunError) -> bool:
             """Discard a line longer than the reader holds, through its end; whether CRLF
@@ -212,7 +223,7 @@ class GatewaySMTP(SMTP):
             last = b""
             while True:
                 skipped = await reader.read(max(error.consumed, 1))
-                self._reset_timeout(timeout)
+                keep_alive()
                 last = skipped[-1:] or last
                 try:
                     tail = await read_line(b"\n")
@@ -233,7 +244,7 @@ class GatewaySMTP(SMTP):
             except asyncio.LimitOverrunError as e:
                 after_bare_lf = not await rest_of_long_line(e)
                 return too_long
-            self._reset_timeout(timeout)
+            keep_alive()
             bare = not line.endswith(b"\r\n")
             dot = line in (b".\n", b".\r\n") and (bare or after_bare_lf)
             after_bare_lf = bare

@@ -15,6 +15,7 @@ from typing import Any
 
 from gateway.assembly import Assembly, assemble, restart_needed
 from gateway.config import Config
+from gateway.metrics.registry import Metrics
 from gateway.smtp.handler import SideHandler
 from gateway.smtp.logins import LoginGuard
 from gateway.smtp.protocol import GatewaySMTP
@@ -24,12 +25,30 @@ __all__ = ["Gateway"]
 log = logging.getLogger(__name__)
 
 
-def _server_tls_context(config: Config) -> ssl.SSLContext | None:
+def _server_tls_context(config: Config, side: str = "inbound") -> ssl.SSLContext | None:
+    """The listeners' TLS. The outbound side asks for a client certificate when
+    ``trusted_client_certificates`` names some (optional: councillors' mail programs have none);
+    the MX side never does, as a sender's certificate our CAs cannot verify would end the
+    handshake."""
     if not config.tls.enabled:
         return None
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(config.tls.cert_file), str(config.tls.key_file))
+    listener = config.listener(side)
+    if side == "outbound" and listener.trusted_client_certificates:
+        ctx.verify_mode = ssl.CERT_OPTIONAL
+        if listener.client_ca_file is not None:
+            ctx.load_verify_locations(cafile=str(listener.client_ca_file))
+        else:
+            ctx.load_default_certs(ssl.Purpose.CLIENT_AUTH)
     return ctx
+
+
+def _tls_contexts(config: Config) -> dict[str, ssl.SSLContext | None]:
+    if config.outbound.trusted_client_certificates and not config.tls.enabled:
+        log.warning("[outbound] trusted_client_certificates needs [tls] cert_file and key_file: "
+                    "without TLS no client can show a certificate, so none is trusted")
+    return {side: _server_tls_context(config, side) for side in ("inbound", "outbound")}
 
 
 class Gateway:
@@ -37,7 +56,7 @@ class Gateway:
 
     def __init__(self, config: Config | Assembly):
         self.assembly = config if isinstance(config, Assembly) else assemble(config)
-        self.tls_context = _server_tls_context(self.config)
+        self.tls_contexts = _tls_contexts(self.config)
         self.servers: dict[str, asyncio.base_events.Server] = {}
         self.ports: dict[str, int] = {}
         self.protocols: set[GatewaySMTP] = set()
@@ -47,6 +66,8 @@ class Gateway:
         self.logins = LoginGuard(self.config.outbound.login_locks_file)
         self._tasks: set[asyncio.Task[Any]] = set()
         self.counters: Counter[str] = Counter()
+        # The Prometheus series (served by the metrics job when [metrics] listen is set).
+        self.metrics = Metrics(lambda: self.config.quarantine.path)
 
     @property
     def config(self) -> Config:
@@ -68,6 +89,7 @@ class Gateway:
     def count(self, event: str) -> None:
         """Count something that happened (refusals, timeouts) for the operator."""
         self.counters[event] += 1
+        self.metrics.event(event)
 
     def track(self, coro: Any) -> None:
         """Run a background job (notices, upstream clean-up) that stop() waits for."""
@@ -86,7 +108,7 @@ class Gateway:
                 enable_SMTPUTF8=True,
                 hostname=cfg.gateway.hostname,
                 ident="ESMTP council-gateway",
-                tls_context=self.tls_context,
+                tls_context=self.tls_contexts[side],
                 timeout=cfg.gateway.command_timeout,
                 auth_require_tls=True,
                 auth_exclude_mechanism=["PLAIN", "LOGIN"] if side == "inbound" else None,
@@ -146,7 +168,7 @@ class Gateway:
         that does not load keeps the one in use."""
         assembly = assemble(config)
         try:
-            self.tls_context = _server_tls_context(config)
+            self.tls_contexts = _tls_contexts(config)
         except (OSError, ssl.SSLError) as e:
             log.error("tls: the certificate %s and key %s could not be loaded (%s); the one in "
                       "use is kept", config.tls.cert_file, config.tls.key_file, e)

@@ -21,6 +21,7 @@ import contextlib
 import json
 import re
 import smtplib
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -32,7 +33,12 @@ from typing import Any
 import dkim
 import pytest
 
-from gateway.adapters.dkim_signing import generate_key, txt_record, write_private_key
+from gateway.adapters.dkim_signing import (
+    generate_key,
+    txt_record,
+    write_private_key,
+    zone_line,
+)
 from gateway.assembly import load_config
 from gateway.config import Config
 from gateway.milter import server as milter_server
@@ -251,6 +257,18 @@ def _verifies(data: bytes, txt: str) -> bool:
     return bool(dkim.verify(data, dnsfunc=dns))
 
 
+def _verifies_with_mail_dkim(tmp_path: Path, data: bytes, txt: str) -> None:
+    """Perl's Mail::DKIM, a second verifier, on the same bytes."""
+    zone = tmp_path / "zone"
+    zone.write_text(zone_line("pf", COUNCIL, txt) + "\n")
+    message = tmp_path / "relayed.eml"
+    message.write_bytes(data)
+    perl = subprocess.run(["perl", str(ROOT / "tests" / "tools" / "dkim_verify.pl"),
+                           str(message), str(zone)],
+                          capture_output=True, text=True, check=True, timeout=60)
+    assert perl.stdout.splitlines() == [f"pass {COUNCIL} pf rsa-sha256 pass", "overall pass"]
+
+
 async def test_outgoing_mail_gets_the_footer_once_and_a_signature_that_verifies_after_postfix(
         tmp_path: Path, rig: Rig, internet: SmtpSink) -> None:
     footer, signing, txt = _signing(tmp_path)
@@ -265,6 +283,7 @@ async def test_outgoing_mail_gets_the_footer_once_and_a_signature_that_verifies_
     msg = _parsed(out)
     assert len(msg.get_all("dkim-signature")) == 1
     assert _verifies(out, txt), out.decode(errors="replace")
+    _verifies_with_mail_dkim(tmp_path, out, txt)
     body = msg.get_body(("plain",)).get_content()
     assert body.count("Stanion Parish Council - privacy notice") == 1
     assert "The newsletter is out." in body
@@ -314,8 +333,11 @@ async def test_the_audit_record_is_the_proxys(tmp_path: Path, rig: Rig) -> None:
     milter.mkdir()
     async with running_gateway(build_config(proxied, {"outbound": OUTSIDE_ONLY})) as gw:
         assert await in_thread(send, gw.inbound_port, RESIDENT, [CLERK], data) == {}
-    async with _milter(_config(milter, rig, outbound=OUTSIDE_ONLY)):
+    async with _milter(_config(milter, rig, outbound=OUTSIDE_ONLY)) as gw:
         assert await _send(rig.postfix.port, RESIDENT, [CLERK], data) == {}
+        counted = gw.metrics.registry.get_sample_value(
+            "gateway_messages_total", {"side": "inbound", "action": "deliver"})
+    assert counted == 1  # and counted as the proxy counts
     [a] = _messages(proxied)
     [b] = _messages(milter)
     assert sorted(a) == sorted(b)

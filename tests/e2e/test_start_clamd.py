@@ -9,16 +9,18 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from gateway_ops.clamd import ping, stop
-from tests.fixtures_clamd import free_port
+from tests.fixtures_clamd import ClamdInstance, free_port
 
 PROJECT = Path(__file__).resolve().parents[2]
 
@@ -88,3 +90,124 @@ def test_run_dir_closed_to_other_users(tmp_path: Path) -> None:
             assert ping(("127.0.0.1", port))
     finally:
         stop(closed / "clamd")
+
+
+# ------------------------------------------------------------- [clamav] address and Debian's
+
+def _config(tmp_path: Path, address: str, name: str = "gateway.toml") -> Path:
+    path = tmp_path / name
+    path.write_text('[gateway]\ncouncil_domains = ["stanion-pc.gov.uk"]\n'
+                    'max_message_size = "2MiB"\n\n'
+                    f'[clamav]\naddress = "{address}"\n', encoding="utf-8")
+    return path
+
+
+def _nowhere(tmp_path: Path) -> str:
+    """A socket path where no Debian clamav-daemon answers."""
+    return str(tmp_path / "no-debian" / "clamd.ctl")
+
+
+def test_start_clamd_listens_on_the_configured_tcp_port(tmp_path: Path, run_dir: Path) -> None:
+    port = free_port()
+    config = _config(tmp_path, f"tcp://127.0.0.1:{port}")
+    done = _run("--config", str(config), "--run-dir", str(run_dir), "--test-signatures",
+                "--debian-socket", _nowhere(tmp_path))
+    assert done.returncode == 0, done.stderr
+    assert ping(("127.0.0.1", port))
+    assert f"tcp://127.0.0.1:{port}" in done.stdout
+    # the limits follow max_message_size from the same config
+    assert "StreamMaxLength 3M" in (run_dir / "clamd.conf").read_text()
+
+
+def test_start_clamd_listens_on_the_configured_unix_socket_only(run_dir: Path) -> None:
+    sock = run_dir.parent / "sockets" / "clamd.ctl"  # a folder start-clamd makes
+    config = _config(run_dir.parent, f"unix:{sock}")
+    done = _run("--config", str(config), "--run-dir", str(run_dir), "--test-signatures",
+                "--debian-socket", _nowhere(run_dir.parent))
+    assert done.returncode == 0, done.stderr
+    assert ping(str(sock))
+    assert f"unix:{sock}" in done.stdout
+    conf = (run_dir / "clamd.conf").read_text()
+    assert f"LocalSocket {sock}" in conf
+    assert "\nTCPSocket" not in conf
+    again = _run("--config", str(config), "--run-dir", str(run_dir),
+                 "--debian-socket", _nowhere(run_dir.parent))
+    assert again.returncode == 0 and "already answers" in again.stdout
+
+
+def test_start_clamd_refuses_to_start_clamd_for_another_machine(tmp_path: Path) -> None:
+    config = _config(tmp_path, "tcp://192.0.2.10:3310")
+    done = _run("--config", str(config), "--run-dir", str(tmp_path / "clamd"), "--wait", "1",
+                "--debian-socket", _nowhere(tmp_path))
+    assert done.returncode == 1
+    assert "not this machine's loopback" in done.stderr
+
+
+def test_something_silent_at_the_address_is_not_mistaken_for_free(tmp_path: Path) -> None:
+    """A listener that takes connections but never answers (a clamd loading, or not clamd)
+    is waited for, then reported; no second clamd is started on its socket."""
+    sock_path = tmp_path / "silent.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as silent:
+        silent.bind(str(sock_path))
+        silent.listen(8)
+        config = _config(tmp_path, f"unix:{sock_path}")
+        done = _run("--config", str(config), "--run-dir", str(tmp_path / "clamd"),
+                    "--wait", "1", "--debian-socket", _nowhere(tmp_path))
+    assert done.returncode == 1
+    assert "does not answer PING yet" in done.stderr and "not a clamd" in done.stderr
+    assert not (tmp_path / "clamd" / "clamd.conf").exists()
+
+
+def test_something_else_at_the_address_is_reported_at_once(tmp_path: Path) -> None:
+    """A port where another server answers (an SMTP sink, say) is not waited for."""
+    with socket.create_server(("127.0.0.1", 0)) as other:
+        port = other.getsockname()[1]
+
+        def greet() -> None:
+            conn, _ = other.accept()
+            with conn:
+                conn.sendall(b"220 sink ready\r\n")
+                conn.recv(16)
+
+        thread = threading.Thread(target=greet)
+        thread.start()
+        config = _config(tmp_path, f"tcp://127.0.0.1:{port}")
+        done = _run("--config", str(config), "--run-dir", str(tmp_path / "clamd"),
+                    "--debian-socket", _nowhere(tmp_path))
+        thread.join(timeout=30)
+    assert done.returncode == 1
+    assert f"something that is not clamd answers on tcp://127.0.0.1:{port}" in done.stderr
+
+
+def test_debian_clamav_daemon_is_used_not_doubled(tmp_path: Path, clamd: ClamdInstance) -> None:
+    """Nothing at [clamav] address, Debian's clamav-daemon answering (here the test clamd's
+    socket stands in for /run/clamav/clamd.ctl): no clamd is started, and scripts/run gets a
+    copy of the config that names Debian's socket, which check-config accepts."""
+    debian = clamd.unix_address.removeprefix("unix:")
+    debian_conf = tmp_path / "debian-clamd.conf"
+    debian_conf.write_text("LocalSocket /run/clamav/clamd.ctl\nStreamMaxLength 20M\n")
+    port = free_port()
+    config = _config(tmp_path, f"tcp://127.0.0.1:{port}")
+    copy = tmp_path / "run" / "gateway.toml"
+    done = _run("--config", str(config), "--run-dir", str(tmp_path / "clamd"),
+                "--debian-socket", debian, "--debian-clamd-conf", str(debian_conf),
+                "--debian-config", str(copy))
+    assert done.returncode == 0, done.stderr
+    assert "Debian's clamav-daemon answers" in done.stdout
+    assert "not starting a second clamd" in done.stdout
+    assert not ping(("127.0.0.1", port))
+    assert not (tmp_path / "clamd" / "clamd.conf").exists()
+    text = copy.read_text()
+    assert f'address = "unix:{debian}"' in text and 'stream_max_length = "20MiB"' in text
+    checked = subprocess.run([sys.executable, "-m", "gateway", "check-config", "--config",
+                              str(copy)], capture_output=True, text=True, timeout=60,
+                             cwd=PROJECT)
+    assert checked.returncode == 0 and checked.stdout.startswith("OK"), checked.stderr
+
+    # The config names Debian's socket itself: it is used as it is, and the copy is gone.
+    named = _config(tmp_path, f"unix:{debian}", "named.toml")
+    used = _run("--config", str(named), "--run-dir", str(tmp_path / "clamd"),
+                "--debian-socket", debian, "--debian-config", str(copy))
+    assert used.returncode == 0, used.stderr
+    assert "Debian's clamav-daemon already answers" in used.stdout
+    assert not copy.exists()

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from gateway.adapters.clamd import ClamdClient, parse_address
+from gateway.config import ConfigError
 from gateway.delivery.maildir import unique_name
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import in_thread
@@ -158,10 +159,16 @@ async def test_a_renewed_certificate_is_used_after_a_reload_and_a_bad_one_is_not
         gw.reload(build_config(tmp_path, {"tls": {"cert_file": str(new[0]),
                                                   "key_file": str(new[1])}}))
         assert "new.example" in await in_thread(_served_name, gw.inbound_port)
-        # A certificate with the wrong key: refused, the one in use kept.
+        # A certificate with the wrong key: the config is refused (a reload keeps the running
+        # one), and the certificate in use stays.
+        with pytest.raises(ConfigError, match="does not match the certificate"):
+            build_config(tmp_path, {"tls": {"cert_file": str(old[0]), "key_file": str(new[1])}})
+        # One that stops loading after the config was read: the one in use is kept.
+        broken = build_config(tmp_path, {"tls": {"cert_file": str(new[0]),
+                                                 "key_file": str(new[1])}})
+        new[0].write_text("not a certificate any more\n")
         with caplog.at_level(logging.ERROR, logger="gateway.smtp.server"):
-            gw.reload(build_config(tmp_path, {"tls": {"cert_file": str(old[0]),
-                                                      "key_file": str(new[1])}}))
+            gw.reload(broken)
         assert "the one in use is kept" in caplog.text
         assert "new.example" in await in_thread(_served_name, gw.inbound_port)
 

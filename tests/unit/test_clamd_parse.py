@@ -149,5 +149,9 @@ def test_rendered_conf_names_the_user_when_started_by_root(tmp_path: Path) -> No
     assert d["User"] == ["clamav"]
 
 
-def test_template_is_the_shipped_config_file() -> None:
-    assert TEMPLATE.name == "clamd.conf" and TEMPLATE.parent.name == "config"
+def test_template_is_package_data_and_config_links_to_it() -> None:
+    """Read with importlib.resources (so a pip install finds it); config/clamd.conf, where the
+    layout promises it, is the same file."""
+    assert str(TEMPLATE).endswith("gateway_ops/data/clamd.conf")
+    shipped = Path(__file__).resolve().parents[2] / "config" / "clamd.conf"
+    assert shipped.read_text() == TEMPLATE.read_text()
