@@ -51,6 +51,7 @@ from bench.throughput import (
     gateway_toml,
     make_message,
     measure,
+    message_arguments,
 )
 from gateway.assembly import parse_config
 from gateway.milter.server import running_milter
@@ -158,14 +159,7 @@ async def main(args: argparse.Namespace) -> None:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    p.add_argument("-n", "--messages", type=int, default=500, help="messages to send (500)")
-    p.add_argument("-c", "--connections", type=int, default=10,
-                   help="concurrent connections on each path (10)")
-    p.add_argument("--filters", default="trace",
-                   help="comma-separated inbound filters for the gateway (trace)")
-    p.add_argument("--size", type=int, default=4096, help="approximate body size in bytes (4096)")
-    p.add_argument("--extra-toml", type=Path,
-                   help="TOML appended to the gateway config (filter sections)")
+    message_arguments(p)  # -c: connections on each path
     return p.parse_args(argv)
 
 

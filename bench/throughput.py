@@ -214,8 +214,8 @@ async def main(args: argparse.Namespace) -> None:
     print(f"ratio:            {via / direct:8.2f}")
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+def message_arguments(p: argparse.ArgumentParser) -> None:
+    """The options every message-sending benchmark takes."""
     p.add_argument("-n", "--messages", type=int, default=500, help="messages to send (500)")
     p.add_argument("-c", "--connections", type=int, default=10,
                    help="concurrent client connections (10)")
@@ -224,6 +224,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--size", type=int, default=4096, help="approximate body size in bytes (4096)")
     p.add_argument("--extra-toml", type=Path,
                    help="TOML appended to the gateway config (filter sections)")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    message_arguments(p)
     p.add_argument("--gateway-process", action="store_true",
                    help="run the gateway as its own process (council-gateway run)")
     return p.parse_args(argv)

@@ -22,7 +22,7 @@ from gateway.config import Config, ListenerConfig, NextHop
 from gateway.delivery.maildir import write_message
 
 __all__ = ["Capabilities", "DeliveryResult", "Upstream", "capabilities", "deliver",
-           "deliver_maildir", "reply_with_enhanced"]
+           "deliver_maildir", "reply_with_enhanced", "tls_context"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,9 @@ def _password(listener: ListenerConfig) -> str:
     return Path(listener.deliver_password_file).read_text(encoding="utf-8").strip()
 
 
-def _tls_context(listener: ListenerConfig) -> ssl.SSLContext:
+def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
+    """How the gateway checks a next hop's certificate: the system's CAs or
+    ``deliver_ca_file``, unless ``deliver_tls_verify = false``."""
     ctx = ssl.create_default_context(
         cafile=str(listener.deliver_ca_file) if listener.deliver_ca_file else None
     )
@@ -127,7 +129,7 @@ class Upstream:
             timeout=listener.deliver_timeout,
             use_tls=hop.tls == "implicit",
             start_tls=True if hop.tls == "starttls" else False,
-            tls_context=_tls_context(listener) if hop.tls != "none" else None,
+            tls_context=tls_context(listener) if hop.tls != "none" else None,
         )
         self.opened = False
         self.encoding = "ascii"

@@ -21,6 +21,7 @@ import aiosmtplib
 from cryptography import x509
 
 from gateway.config import ListenerConfig, NextHop
+from gateway.delivery.nexthop import tls_context
 from gateway.doctor.results import Result, ok, problem, warning
 from gateway.doctor.tls import assess_dates, certificate_names, describe
 
@@ -61,17 +62,6 @@ def check_maildir(side: str, path: Path) -> Result:
 
 
 # --------------------------------------------------------------------------- SMTP
-
-def tls_context(listener: ListenerConfig) -> ssl.SSLContext:
-    """As the gateway delivers: the system's CAs or ``deliver_ca_file``, unless
-    ``deliver_tls_verify = false``."""
-    ctx = ssl.create_default_context(
-        cafile=str(listener.deliver_ca_file) if listener.deliver_ca_file else None)
-    if not listener.deliver_tls_verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
 
 @dataclass(frozen=True)
 class SmtpProbe:
