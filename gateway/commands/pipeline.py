@@ -34,7 +34,8 @@ def run(args: argparse.Namespace, config: Config) -> int:
         return 0
     for side, names in chains.items():
         listener = config.listener(side)
-        print(f"{side} ({listener.listen[0]}:{listener.listen[1]} -> {listener.deliver_to}):")
+        where = ":".join(map(str, listener.listen)) if listener.listen else "not listening"
+        print(f"{side} ({where} -> {listener.deliver_to}):")
         for i, name in enumerate(names, 1):
             print(f"  {i}. {name:14} {BY_NAME[name].summary}")
     print("policy (finding: inbound / outbound):")

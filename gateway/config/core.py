@@ -64,7 +64,7 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class ListenerConfig:
-    listen: tuple[str, int]
+    listen: tuple[str, int] | None  # None: this side does not listen (listen = "")
     deliver_to: NextHop
     filters: tuple[str, ...] | None  # None: the side's full default chain
     trusted_networks: tuple[Any, ...] = ()
@@ -218,7 +218,8 @@ def parse_listener(s: Section, side: str, known_filters: Sequence[str],
         if dupes:
             s.problem("filters", f"lists {', '.join(dupes)} more than once")
     cfg = ListenerConfig(
-        listen=s.hostport("listen", default_listen),
+        listen=(None if s.has("listen") and s.text("listen", default_listen) == ""
+                else s.hostport("listen", default_listen)),
         deliver_to=s.next_hop("deliver_to", default_hop),
         filters=filters,
         trusted_networks=(

@@ -74,7 +74,8 @@ def parse_config(text: str, schema: Schema, source: str = "<text>") -> Config:
             close = difflib.get_close_matches(name, known, n=1)
             hint = f'; did you mean "[{close[0]}]"?' if close else ""
             problems.append(Problem(name, f"is not a section the gateway knows{hint}"))
-    if inbound.listen == outbound.listen and inbound.listen[1] != 0:
+    if inbound.listen is not None and inbound.listen == outbound.listen \
+            and inbound.listen[1] != 0:
         problems.append(Problem("outbound.listen", "must differ from inbound.listen"))
     if problems:
         raise ConfigError(source, _located(text, problems))

@@ -98,9 +98,10 @@ async def diagnose(config: Config, *, deadline: float = DEFAULT_DEADLINE,
                                                   used=used, wait=wait)),
         *(("next-hop", f"{side}: {config.listener(side).deliver_to}",
            _next_hop(config, side, now, deadline)) for side in ("inbound", "outbound")),
-        *(("listen.port", f"{side}: {':'.join(map(str, config.listener(side).listen))}",
-           machine.check_listen(side, config.listener(side).listen, wait))
-          for side in ("inbound", "outbound")),
+        *(("listen.port", f"{side}: {':'.join(map(str, listen))}",
+           machine.check_listen(side, listen, wait))
+          for side in ("inbound", "outbound")
+          if (listen := config.listener(side).listen) is not None),
         ("files", "files", asyncio.to_thread(machine.permissions, config)),
         ("disk", "disk", asyncio.to_thread(machine.disk_space, [
             ("the quarantine", config.quarantine.path),

@@ -119,6 +119,9 @@ class Gateway:
         loop = asyncio.get_running_loop()
         for side in ("inbound", "outbound"):
             listener = self.config.inbound if side == "inbound" else self.config.outbound
+            if listener.listen is None:
+                log.info("side=%s does not listen (listen is empty)", side)
+                continue
             host, port = listener.listen
             server = await loop.create_server(self._factory(side), host=host, port=port)
             self.servers[side] = server

@@ -9,7 +9,9 @@ no message counted as in flight, and leave the listener serving the next peer no
 from __future__ import annotations
 
 import asyncio
+import signal
 import struct
+import sys
 from collections.abc import AsyncIterator
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -35,7 +37,10 @@ from kilter.protocol.buffer import SimpleBuffer
 from gateway.milter.server import MilterServer, running_milter
 from gateway.milter.settings import MilterConfig
 from gateway.smtp.server import Gateway
-from tests.conftest import build_config, running_gateway
+from tests.conftest import build_config, running_gateway, write_config
+from tests.postfix import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 OFFER = Negotiate(6, ActionFlags.ALL, ProtocolFlags(0x1FFFFF))
 
@@ -149,3 +154,30 @@ async def test_a_login_sends_only_as_its_own_addresses(
     assert _reply_text(own) == ["553 5.7.1 Your login may not send a message From: "
                                 "clerk@stanion-pc.gov.uk; it sends as "
                                 "cllr.jones@stanion-pc.gov.uk"]
+
+
+async def test_a_config_with_only_the_milter_runs_without_smtp_listeners(tmp_path: Path) -> None:
+    """``listen = ""`` on both sides: ``council-gateway run`` serves the milter alone."""
+    port = free_port()
+    path = write_config(tmp_path, {"inbound": {"listen": ""}, "outbound": {"listen": ""},
+                                   "milter": {"listen": f"127.0.0.1:{port}"}})
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "run", "--config", str(path), cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE)
+    assert proc.stderr is not None
+    seen: list[str] = []
+    try:
+        async with asyncio.timeout(30):
+            while not any("milter listening on" in line for line in seen):
+                line = (await proc.stderr.readline()).decode()
+                assert line, "the gateway stopped:\n" + "".join(seen)
+                seen.append(line)
+        answer = await _exchange(port, _packed(OFFER), then_close=True)
+        assert _frames(answer) == [b"O"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = (await proc.communicate())[1].decode()
+    assert proc.returncode == 0, rest
+    log = "".join(seen) + rest
+    assert "side=inbound does not listen" in log and "side=outbound does not listen" in log
+    assert "listening side=" not in log
