@@ -9,6 +9,7 @@ no message counted as in flight, and leave the listener serving the next peer no
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import struct
 import sys
@@ -156,28 +157,68 @@ async def test_a_login_sends_only_as_its_own_addresses(
                                 "cllr.jones@stanion-pc.gov.uk"]
 
 
+class _Running:
+    """``python -m gateway run`` in its own process, its log read line by line."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.lines: list[str] = []
+
+    async def wait_for(self, text: str, deadline: float = 30) -> None:
+        assert self.proc.stderr is not None
+        async with asyncio.timeout(deadline):
+            while not any(text in line for line in self.lines):
+                line = (await self.proc.stderr.readline()).decode()
+                assert line, "the gateway stopped:\n" + "".join(self.lines)
+                self.lines.append(line)
+
+
+@contextlib.asynccontextmanager
+async def _running(path: Path) -> AsyncIterator[_Running]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", "run", "--config", str(path), cwd=ROOT,
+        stderr=asyncio.subprocess.PIPE)
+    running = _Running(proc)
+    try:
+        await running.wait_for("milter listening on")
+        yield running
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = (await proc.communicate())[1].decode()
+        running.lines.append(rest)
+    assert proc.returncode == 0, rest
+
+
 async def test_a_config_with_only_the_milter_runs_without_smtp_listeners(tmp_path: Path) -> None:
     """``listen = ""`` on both sides: ``council-gateway run`` serves the milter alone."""
     port = free_port()
     path = write_config(tmp_path, {"inbound": {"listen": ""}, "outbound": {"listen": ""},
                                    "milter": {"listen": f"127.0.0.1:{port}"}})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", "run", "--config", str(path), cwd=ROOT,
-        stderr=asyncio.subprocess.PIPE)
-    assert proc.stderr is not None
-    seen: list[str] = []
-    try:
-        async with asyncio.timeout(30):
-            while not any("milter listening on" in line for line in seen):
-                line = (await proc.stderr.readline()).decode()
-                assert line, "the gateway stopped:\n" + "".join(seen)
-                seen.append(line)
-        answer = await _exchange(port, _packed(OFFER), then_close=True)
-        assert _frames(answer) == [b"O"]
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest = (await proc.communicate())[1].decode()
-    assert proc.returncode == 0, rest
-    log = "".join(seen) + rest
+    async with _running(path) as gateway:
+        assert _frames(await _exchange(port, _packed(OFFER), then_close=True)) == [b"O"]
+    log = "".join(gateway.lines)
     assert "side=inbound does not listen" in log and "side=outbound does not listen" in log
     assert "listening side=" not in log
+
+
+async def test_sighup_applies_a_new_config_to_the_next_milter_connection(
+        tmp_path: Path) -> None:
+    port = free_port()
+    settings = {"inbound": {"listen": ""}, "outbound": {"listen": "",
+                                                        "trusted_networks": []},
+                "milter": {"listen": f"127.0.0.1:{port}"}}
+    path = write_config(tmp_path, settings)
+    session = _packed(OFFER, Connect("mx.example", IPv4Address("198.51.100.40"), 4000),
+                      Helo("mx.example"), EnvelopeFrom(b"<resident@example.org>"),
+                      EnvelopeRecipient(b"<office@parish-hall.example>"))
+    async with _running(path) as gateway:
+        before = await _exchange(port, session, then_close=True)
+        write_config(tmp_path, {**settings, "gateway": {
+            "council_domains": ["stanion-pc.gov.uk", "parish-hall.example"]}})
+        gateway.proc.send_signal(signal.SIGHUP)
+        await gateway.wait_for("configuration reloaded")
+        after = await _exchange(port, session, then_close=True)
+    # A domain that is not the council's is refused at RCPT; once the reloaded config makes it
+    # one of the council's, the same recipient is taken.
+    assert _frames(before)[-1] == b"y"
+    assert _frames(after)[-1] == b"c"
