@@ -73,6 +73,7 @@ BUFFER = 256 * 1024
 BODY_CHUNK = 65535  # the largest ReplaceBody Postfix reads in one message
 PROGRESS_EVERY = 10.0
 IDLE = 3600.0  # Postfix keeps a milter connection for as long as its SMTP session lasts
+WRITE_TIMEOUT = 60.0  # a Postfix that stops reading our answers
 
 ACTIONS = ActionFlags.ADD_HEADERS | ActionFlags.CHANGE_HEADERS | ActionFlags.CHANGE_BODY
 # Events the gateway does not need, a reply per header it does not need to send, and header
@@ -145,7 +146,7 @@ class _Connection:
                 self.protocol.write_to(self._out, message)
             self.writer.write(self._out[:].tobytes())
             del self._out[:]
-        await self.writer.drain()
+        await asyncio.wait_for(self.writer.drain(), WRITE_TIMEOUT)
 
     async def _reply(self, refusal: str | None) -> None:
         await self._send(Continue() if refusal is None else _reply_code(refusal))
@@ -215,7 +216,10 @@ class _Connection:
         work.add_done_callback(finished)
         while not (await asyncio.wait({work}, timeout=PROGRESS_EVERY))[0]:
             await self._send(Progress())
-        await self._send(*self._answer(work.result()))
+        answer = work.result()
+        await self._send(*self._answer(answer))
+        if answer.after is not None:
+            host.track(answer.after())
 
     def _answer(self, answer: Answer) -> list[FilterMessage]:
         if answer.action == "discard":
@@ -226,7 +230,8 @@ class _Connection:
             return [TemporaryFailure()]
         edits = answer.edits
         out: list[FilterMessage] = []
-        out += [ChangeHeader(index, name, self._value(value))
+        # An empty value would delete the field: a change to nothing keeps one space.
+        out += [ChangeHeader(index, name, self._value(value) or b" ")
                 for index, name, value in edits.change]
         out += [ChangeHeader(index, name, b"") for index, name in edits.delete]
         out += [InsertHeader(0, name, self._value(value))
@@ -254,8 +259,10 @@ def _address(raw: bytes) -> str:
 
 def _reply_code(line: str) -> ReplyCode:
     # Postfix reads the text the way Sendmail does, as a format: a single % is dropped.
-    if line[:1] not in ("4", "5") or line[4:5] != line[:1]:
+    if line[:1] not in ("4", "5") or not line[:3].isdigit():
         line = "451 4.3.0 " + line
+    elif line[4:5] != line[:1]:  # no enhanced code: the class of the reply's own
+        line = f"{line[:3]} {line[0]}.0.0 {line[4:]}"
     return ReplyCode(line.replace("%", "%%").encode("ascii", "replace") + b"\0")
 
 

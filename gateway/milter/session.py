@@ -56,6 +56,9 @@ class Answer:
     action: str  # "accept", "reply" (a 4xx/5xx line), "discard" (held here), "tempfail"
     reply: str = ""
     edits: Edits = Edits()
+    # What follows once Postfix has the answer (learning recipients, notices): never before,
+    # so a message Postfix did not take has no after-effects.
+    after: Callable[[], Coroutine[Any, Any, None]] | None = None
 
 
 class _NoHop:
@@ -139,7 +142,11 @@ class MilterSession:
         return reply
 
     def header(self, name: str, value: bytes) -> None:
-        self.headers.append((name, value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")))
+        self._size += len(name) + len(value) + 3
+        if self._size > self.source().config.gateway.max_message_size:
+            return  # refused at the end; nothing more is kept
+        self.headers.append((name.strip(),
+                             value.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")))
 
     def body(self, chunk: bytes) -> None:
         self._size += len(chunk)
@@ -202,22 +209,28 @@ class MilterSession:
             # message would be both held and retried.
             outcome = await asyncio.wait_for(assembly.pipelines[ctx.side].run(ctx),
                                              config.section(MilterConfig).timeout)
+            edits = diff(self.headers, body, outcome.data)
             carried = await dispatch.carry_out(config, ctx, outcome, _NoHop())
         except Exception:
             log.exception("id=%s milter processing failed", ctx.id)
             return Answer("reply", replies.INTERNAL_ERROR), "tempfail", None
-        await dispatch.learn(config, ctx, carried)
-        self.track(dispatch.send_follow_up(config, ctx, outcome, carried))
+        # Nothing after the quarantine write can raise: it must not turn a held message into a
+        # retried one.
+
+        async def after() -> None:
+            await dispatch.learn(config, ctx, carried)
+            await dispatch.send_follow_up(config, ctx, outcome, carried)
+
         action = outcome.decision.action
         if action in (Action.REFUSE, Action.TEMPFAIL):
-            return Answer("reply", replies.refusal(outcome.decision)), carried.word, outcome
+            return (Answer("reply", replies.refusal(outcome.decision), after=after),
+                    carried.word, outcome)
         if action is Action.HOLD:
             if not carried.held:
                 return (Answer("reply", replies.line(carried, outcome.decision, ctx.side)),
                         carried.word, outcome)
-            return Answer("discard"), carried.word, outcome
-        edits = diff(self.headers, body, outcome.data)
-        return Answer("accept", edits=edits), carried.word, outcome
+            return Answer("discard", after=after), carried.word, outcome
+        return Answer("accept", edits=edits, after=after), carried.word, outcome
 
 
 def _fields(head: bytes) -> Sequence[tuple[str, bytes]]:
