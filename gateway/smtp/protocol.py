@@ -16,6 +16,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
 from gateway.smtp import replies
+from gateway.smtp.datalines import DataLines
 from gateway.smtp.logins import network_of
 
 if TYPE_CHECKING:
@@ -197,62 +198,13 @@ class GatewaySMTP(SMTP):
         await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd's idle timer covers the whole of DATA; here each line restarts it, so a slow
-        # but steady upload succeeds and a stalled one ends after data_timeout.
+        # aiosmtpd's DATA loop reads through a DataLines: bare LF, smuggling-safe dots, lines
+        # over the limit and a per-line idle timer (gateway/smtp/datalines.py).
         reader = self._reader
-        read_line = reader.readuntil
-        timeout = self.side_handler.gateway.config.gateway.data_timeout
-
-        after_bare_lf = False
-        too_long = b"\0" * (self.line_length_limit + 1) + b"\r\n"  # aiosmtpd refuses it
-        loop = asyncio.get_running_loop()
-        renewed = loop.time() - timeout  # the first line renews it
-
-        def keep_alive() -> None:
-            # A new timer per line would cost more than reading the line: it is renewed a
-            # quarter-timeout at a time, so a stall ends between 1 and 1.25 timeouts after the
-            # last line.
-            nonlocal renewed
-            if loop.time() - renewed >= timeout / 4:
-                renewed = loop.time()
-                self._reset_timeout(timeout * 1.25)
-
-        async def rest_of_long_line(error: asyncio.LimitOverrunError) -> bool:
-            """Discard a line longer than the reader holds, through its end; whether CRLF
-            ended it."""
-            last = b""
-            while True:
-                skipped = await reader.read(max(error.consumed, 1))
-                keep_alive()
-                last = skipped[-1:] or last
-                try:
-                    tail = await read_line(b"\n")
-                except asyncio.LimitOverrunError as again:
-                    error = again
-                    continue
-                return tail.endswith(b"\r\n") or (tail == b"\n" and last == b"\r")
-
-        async def readuntil(separator: bytes = b"\n") -> bytes:
-            # One line at a time whatever ends it. A bare LF ends a line for counting its
-            # length (so a bare-LF message is not "one line too long") and is made CRLF. Only
-            # CRLF "." CRLF ends the message (SMTP smuggling): a "." after a bare LF, or ended
-            # by one, is content, kept as a dot-stuffed line. A line over the limit is given to
-            # aiosmtpd whole, as one over its limit: it refuses the message at the end.
-            nonlocal after_bare_lf
-            try:
-                line = await read_line(b"\n")
-            except asyncio.LimitOverrunError as e:
-                after_bare_lf = not await rest_of_long_line(e)
-                return too_long
-            keep_alive()
-            bare = not line.endswith(b"\r\n")
-            dot = line in (b".\n", b".\r\n") and (bare or after_bare_lf)
-            after_bare_lf = bare
-            if dot:
-                return b"..\r\n"
-            return line[:-1] + b"\r\n" if bare else line
-
-        reader.readuntil = readuntil  # type: ignore[method-assign,assignment]
+        lines = DataLines(reader, self.line_length_limit,
+                          self.side_handler.gateway.config.gateway.data_timeout,
+                          self._reset_timeout)
+        reader.readuntil = lines.readuntil  # type: ignore[method-assign,assignment]
         try:
             await super().smtp_DATA(arg)
         finally:
