@@ -32,13 +32,12 @@ from gateway.rules.junk import (
     display_name_signal,
     forged_known_signal,
     link_signal,
-    lookalike,
     lookalike_signal,
     own_domain_signal,
     phrase_signals,
     reply_to_signal,
-    skeleton,
 )
+from gateway.rules.lookalike import lookalike, skeleton
 from gateway.verdicts import Severity
 from tests.mailmaker import make_mail
 
