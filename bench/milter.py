@@ -27,7 +27,6 @@ from email.policy import compat32
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from aiosmtpd.smtp import SMTP as AioSMTP
 from kilter.protocol import (
     ActionFlags,
     Body,
@@ -47,11 +46,10 @@ from kilter.protocol.buffer import SimpleBuffer
 from bench.throughput import (
     RECIPIENT,
     SENDER,
-    RecordingSink,
     gateway_toml,
-    make_message,
     measure,
     message_arguments,
+    prepare,
 )
 from gateway.assembly import parse_config
 from gateway.milter.server import running_milter
@@ -122,19 +120,12 @@ async def send_milter(port: int, messages: list[bytes], connections: int) -> flo
 
 
 async def main(args: argparse.Namespace) -> None:
-    filters = [f.strip() for f in args.filters.split(",") if f.strip()]
-    extra = args.extra_toml.read_text(encoding="utf-8") if args.extra_toml else ""
-    sink = RecordingSink()
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: AioSMTP(sink, hostname="sink.test"),
-                                      host="127.0.0.1", port=0)
-    sink_port = server.sockets[0].getsockname()[1]
-    warmup = [make_message(-i, args.size) for i in range(args.connections)]
-    messages = [make_message(i, args.size) for i in range(args.messages)]
-    header = b"X-Council-Gateway: " if "trace" in filters else None
+    run = await prepare(args)
+    filters, sink, server, warmup, messages, header = (run.filters, run.sink, run.server,
+                                                       run.warmup, run.messages, run.header)
     with tempfile.TemporaryDirectory(prefix="bench-milter-") as tmp:
         root = Path(tmp)
-        toml = gateway_toml(root, sink_port, filters, 0, extra) + (
+        toml = gateway_toml(root, run.sink_port, filters, 0, run.extra) + (
             '\n[milter]\nlisten = "127.0.0.1:0"\n')
         # The bench client is not the office: mail from it is inbound on both paths.
         toml = toml.replace('users_file =', 'trusted_networks = []\nusers_file =', 1)

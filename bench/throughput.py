@@ -163,17 +163,39 @@ async def measure(sink: RecordingSink, port: int, messages: list[bytes], connect
     return len(messages) / seconds
 
 
-async def main(args: argparse.Namespace) -> None:
+@dataclass
+class Run:
+    """What a message-sending benchmark sets up from its options: the recording sink, the
+    messages, and the gateway's filters."""
+
+    filters: list[str]
+    extra: str
+    sink: RecordingSink
+    server: asyncio.Server
+    sink_port: int
+    warmup: list[bytes]
+    messages: list[bytes]
+    header: bytes | None  # what every message through the gateway must carry
+
+
+async def prepare(args: argparse.Namespace) -> Run:
     filters = [f.strip() for f in args.filters.split(",") if f.strip()]
     extra = args.extra_toml.read_text(encoding="utf-8") if args.extra_toml else ""
     sink = RecordingSink()
     loop = asyncio.get_running_loop()
     server = await loop.create_server(lambda: AioSMTP(sink, hostname="sink.test"),
                                       host="127.0.0.1", port=0)
-    sink_port = server.sockets[0].getsockname()[1]
-    warmup = [make_message(-i, args.size) for i in range(args.connections)]
-    messages = [make_message(i, args.size) for i in range(args.messages)]
-    header = b"X-Council-Gateway: " if "trace" in filters else None
+    return Run(filters, extra, sink, server, server.sockets[0].getsockname()[1],
+               [make_message(-i, args.size) for i in range(args.connections)],
+               [make_message(i, args.size) for i in range(args.messages)],
+               b"X-Council-Gateway: " if "trace" in filters else None)
+
+
+async def main(args: argparse.Namespace) -> None:
+    run = await prepare(args)
+    filters, extra, sink, server, sink_port = (run.filters, run.extra, run.sink, run.server,
+                                               run.sink_port)
+    warmup, messages, header = run.warmup, run.messages, run.header
 
     with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
         root = Path(tmp)
