@@ -55,6 +55,15 @@ class AuthResults:
             self.spf.result == "pass" and self.spf.identity == "mailfrom"
             and aligned(self.spf.domain, self.from_domain, "r"))
 
+    def shown_domains(self) -> frozenset[str]:
+        """The domains this message was shown to come from (lower case)."""
+        out = {d.domain.lower() for d in self.dkim if d.result == "pass"}
+        if self.spf.result == "pass":
+            out.add(self.spf.domain.lower())
+        if self.authentic():
+            out.add(self.from_domain.lower())
+        return frozenset(out)
+
     def dns_trouble(self) -> bool:
         return "temperror" in (self.spf.result, self.dmarc.result) or any(
             d.result == "temperror" for d in self.dkim)

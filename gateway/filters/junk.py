@@ -9,7 +9,8 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
 1. checks SPF, DKIM and DMARC and records them in an ``Authentication-Results`` field (any
    that claimed to be ours were removed when the message arrived);
 2. reports mail from a blocked sender (``blocked-sender``), whatever else is true;
-3. lets a known sender through when the mail is shown to be genuine;
+3. lets a known sender, or a mailing list the council reads (``known_lists``), through when the
+   mail is shown to be genuine;
 4. otherwise reports each junk signal (see :mod:`gateway.rules.junk`) and, when their points
    add up to ``[junk] threshold`` or more, the finding ``junk``, which the policy holds.
 """
@@ -42,8 +43,10 @@ from gateway.rules.junk import (
     lookalike_signal,
     own_domain_signal,
     phrase_signals,
+    reads_list,
     reply_to_signal,
 )
+from gateway.rules.lookalike import in_restricted_registry
 from gateway.rules.wording import ascii_safe
 from gateway.verdicts import Action, Change, Finding, Kind, Report
 
@@ -70,6 +73,7 @@ SIGNALS = (
     ("link-mismatch", "a link that shows one address and leads to another"),
     ("chain-letter", "reads like a chain letter"),
     ("advertising", "reads like unsolicited advertising"),
+    ("payment-fraud", "asks for money, gift cards or new bank details the way fraudsters do"),
     ("spamassassin", "SpamAssassin, the spam checker, scores it as spam"),
 )
 KINDS = (
@@ -93,10 +97,14 @@ DEFAULT_PROTECTED = (
     "treasurer", "rfo", "responsible financial officer", "proper officer", "parish council",
     "town council",
 )
+# Each phrase counts half: a resident may well ask for a message to be passed on.
 DEFAULT_CHAIN = (
-    "forward this to", "forward this email to", "forward this message to",
-    "send this to everyone", "send this to all your", "pass this on to", "share this with everyone",
-    "break the chain", "do not break this chain", "within 24 hours or", "chain letter",
+    "forward this to everyone", "forward this to all your", "forward this to ten",
+    "forward this to 10", "send this to everyone", "send this to all your", "send this to ten",
+    "send this to 10", "everyone in your address book", "pass this on to ten",
+    "passes this on to ten", "share this with everyone you know", "break the chain",
+    "do not break this chain", "within 24 hours or", "chain letter", "bad luck will",
+    "this is not a joke", "this really works",
 )
 DEFAULT_ADVERT = (
     "limited time offer", "act now", "buy now", "order now", "special promotion",
@@ -105,6 +113,18 @@ DEFAULT_ADVERT = (
     "work from home", "you have been selected", "you have won", "congratulations you",
     "claim your prize", "increase your sales", "seo services", "guaranteed results",
     "unsubscribe from this list",
+)
+# Payment diversion, gift-card and advance-fee fraud (Action Fraud's commonest against small
+# organisations); each phrase counts half, like advertising.
+DEFAULT_FRAUD = (
+    "gift card", "gift cards", "itunes card", "itunes cards", "google play card",
+    "scratch off", "send me the codes", "email me the codes", "photos of the codes",
+    "change of bank details", "changed our bank", "new bank details",
+    "bank details have changed", "account details have changed", "details have been updated",
+    "payment details updated", "update your records", "new sort code", "to our new account",
+    "to the new account", "wire transfer", "bank transfer now", "make payment today",
+    "process the outstanding balance", "keep this between us", "i am in a meeting",
+    "tied up in meetings", "cannot take calls", "send the fee", "release the funds",
 )
 
 
@@ -116,6 +136,7 @@ class JunkConfig:
     protected_names: tuple[str, ...] = DEFAULT_PROTECTED
     chain_phrases: tuple[str, ...] = DEFAULT_CHAIN
     advert_phrases: tuple[str, ...] = DEFAULT_ADVERT
+    fraud_phrases: tuple[str, ...] = DEFAULT_FRAUD
     known_lists: tuple[str, ...] = ()
     auth_deadline: float = 10.0
     spamd: tuple[str, int] | None = None
@@ -134,6 +155,7 @@ def parse_junk(s: Section) -> JunkConfig:
         protected_names=s.str_list("protected_names", DEFAULT_PROTECTED),
         chain_phrases=s.str_list("chain_phrases", DEFAULT_CHAIN),
         advert_phrases=s.str_list("advert_phrases", DEFAULT_ADVERT),
+        fraud_phrases=s.str_list("fraud_phrases", DEFAULT_FRAUD),
         known_lists=s.str_list("known_lists", ()),
         auth_deadline=s.number("auth_deadline", 10.0, minimum=0.5, maximum=120),
         spamd=spamd,
@@ -187,11 +209,13 @@ class JunkFilter:
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
         own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
-        if own is None and book.known_source(from_addr) and auth.authentic():
+        known = book.known_source(from_addr) or reads_list(msg, self.cfg.known_lists)
+        if own is None and known and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
         # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
         signals = await asyncio.to_thread(
-            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book)
+            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book,
+            auth)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
                    *signals]
         if self.cfg.spamd is not None:
@@ -200,20 +224,25 @@ class JunkFilter:
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
 
     def _content_signals(self, msg: EmailMessage, from_header: str, from_addr: str,
-                         mail_from: str, book: SenderBook) -> list[Signal | None]:
+                         mail_from: str, book: SenderBook,
+                         auth: AuthResults) -> list[Signal | None]:
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
+        shown = auth.shown_domains()
+        public_body = from_domain in shown and in_restricted_registry(from_domain)
         return [
             attachments_signal(attachment_names(msg)),
-            display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail),
+            display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail,
+                                public_body=public_body),
             lookalike_signal(
                 [("sender's", from_domain), ("envelope sender's", mail_from.rpartition("@")[2]),
                  ("Reply-To", address_of(reply_to).rpartition("@")[2])],
-                book.known_domains(), self.free_mail),
+                book.known_domains(), self.free_mail, book.council_domains, shown),
             reply_to_signal(from_addr, reply_to, self.free_mail),
             bulk_signal(msg, self.cfg.known_lists),
             link_signal(msg),
-            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
+            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases,
+                            self.cfg.fraud_phrases),
         ]
 
     async def check(self, ctx: MessageContext) -> Report:

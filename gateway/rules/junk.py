@@ -40,13 +40,17 @@ __all__ = [
     "own_domain_signal",
     "body_text",
     "phrase_signals",
+    "reads_list",
     "reply_to_signal",
     "STRONG",
 ]
 
 STRONG = 5.0  # one strong signal alone reaches the default threshold
+CHAIN_POINTS = 2.5  # a resident may ask for a message to be passed on: two phrases needed
 ADVERT_POINTS = 2.5  # advertising phrases count half: two of them make a strong signal
+FRAUD_POINTS = 2.5  # so do the words of payment fraud: an honest invoice may use one
 SOFTFAIL_POINTS = 2.0
+LOOKALIKE_POINTS = 2.5  # a correspondent's look-alike: strong only with something else
 MAX_TEXT = 200_000
 
 
@@ -181,8 +185,10 @@ _EMAILISH = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[str],
-                        free_mail: frozenset[str]) -> Signal | None:
-    """A display name that borrows a council title, a known person's name or another address."""
+                        free_mail: frozenset[str], *, public_body: bool = False) -> Signal | None:
+    """A display name that borrows a council title, a known person's name or another address.
+    ``public_body``: the sender showed it is a domain only public bodies can hold, whose clerk
+    or chair may well sign as such."""
     name, address = parseaddr(from_header)
     address = address.lower()
     name = " ".join(name.split())
@@ -201,7 +207,7 @@ def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[
                           f'Looks like phishing: the name shows the address "{_visible(shown)}" '
                           f"but the mail comes from {_visible(address)}.", Severity.HIGH)
     folded = name.casefold()
-    for title in protected:
+    for title in () if public_body else protected:
         if re.search(rf"(?<!\w){re.escape(title.casefold())}(?!\w)", folded):
             return Signal("display-name-impersonation", STRONG,
                           f'Looks like phishing: the name says "{_visible(name)}" but the '
@@ -216,15 +222,28 @@ def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[
 
 
 def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
-                     free_mail: frozenset[str]) -> Signal | None:
-    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co")."""
+                     free_mail: frozenset[str], council: Iterable[str] = (),
+                     vetted: frozenset[str] = frozenset()) -> Signal | None:
+    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co"); ``vetted``
+    the domains that showed they sent the message. A look-alike of the council's own domain is
+    strong; of a correspondent's, weak on its own (a different organisation may simply have a
+    similar name)."""
     known = list(known)
+    own = {org_domain(d) for d in council}
+    found: list[tuple[str, str, str]] = []
     for role, domain in domains:
-        target = lookalike(domain, known, free_mail)
+        target = lookalike(domain, known, free_mail, vetted=domain.lower() in vetted)
         if target:
+            found.append((role, domain, target))
+    for role, domain, target in found:
+        if org_domain(target) in own:
             return Signal("lookalike-domain", STRONG,
                           f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
-                          f"{target} but is not it.", Severity.HIGH)
+                          f"the council's own {target} but is not it.", Severity.HIGH)
+    for role, domain, target in found:
+        return Signal("lookalike-domain", LOOKALIKE_POINTS,
+                      f"The {role} domain {_visible(domain)} looks like {target}, a domain the "
+                      "council writes to, but is not it.", Severity.MEDIUM)
     return None
 
 
@@ -240,15 +259,26 @@ def reply_to_signal(from_addr: str, reply_to_header: str,
     return None
 
 
+def list_ident(msg: Message) -> str:
+    """The mailing list's identifier from List-Id (``weekly.lists.nalc.gov.uk``), or ""."""
+    list_id = " ".join(str(msg.get("list-id", "") or "").split())
+    m = re.search(r"<([^<>]+)>", list_id)
+    return (m.group(1) if m else list_id).strip().lower()
+
+
+def reads_list(msg: Message, known_lists: Iterable[str]) -> bool:
+    """The message comes from a mailing list the council has said it reads."""
+    ident = list_ident(msg)
+    return bool(ident) and any(ident == k.strip().strip("<>").lower() for k in known_lists)
+
+
 def bulk_signal(msg: Message, known_lists: Iterable[str]) -> Signal | None:
     """Mailing-list or bulk mail from a list the council has not said it reads."""
-    list_id = " ".join(str(msg.get("list-id", "") or "").split())
+    ident = list_ident(msg)
     precedence = str(msg.get("precedence", "") or "").strip().lower()
-    if not list_id and precedence not in ("bulk", "list", "junk"):
+    if not ident and precedence not in ("bulk", "list", "junk"):
         return None
-    m = re.search(r"<([^<>]+)>", list_id)
-    ident = (m.group(1) if m else list_id).strip().lower()
-    if ident and any(ident == k.strip().strip("<>").lower() for k in known_lists):
+    if reads_list(msg, known_lists):
         return None
     what = (f"from the mailing list {_visible(ident)}" if ident
             else "that its sender marks as sent in bulk")
@@ -321,17 +351,25 @@ def _find(text: str, phrases: Iterable[str]) -> list[str]:
     return found
 
 
-def phrase_signals(text: str, chain: Iterable[str], advert: Iterable[str]) -> list[Signal]:
+def phrase_signals(text: str, chain: Iterable[str], advert: Iterable[str],
+                   fraud: Iterable[str] = ()) -> list[Signal]:
     out = []
     hits = _find(text, chain)
     if hits:
-        out.append(Signal("chain-letter", STRONG,
-                          f'Reads like a chain letter: "{_visible(hits[0], 60)}".', Severity.LOW))
+        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
+        out.append(Signal("chain-letter", CHAIN_POINTS * len(hits),
+                          f"Reads like a chain letter: {shown}.", Severity.LOW))
     hits = _find(text, advert)
     if hits:
         shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
         out.append(Signal("advertising", ADVERT_POINTS * len(hits),
                           f"Reads like unsolicited advertising: {shown}.", Severity.LOW))
+    hits = _find(text, fraud)
+    if hits:
+        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
+        out.append(Signal("payment-fraud", FRAUD_POINTS * len(hits),
+                          f"Reads like a request for money or gift cards that fraudsters make: "
+                          f"{shown}.", Severity.HIGH))
     return out
 
 

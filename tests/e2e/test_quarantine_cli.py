@@ -155,7 +155,7 @@ async def test_block_sender_holds_their_next_mail(tmp_path, dns_server, smtp_sin
     async with running_gateway(config) as gw:
         await talk(gw.inbound_port, "pest@nuisance.example", [CLERK],
                    make_mail(from_="pest@nuisance.example",
-                             body="Forward this to everyone you know.\n"))
+                             body="Forward this to everyone you know. Do not break this chain.\n"))
         [h] = store(tmp_path).list()
         rc, out, _ = await cli(path, "quarantine", "block-sender", h.id)
         assert rc == 0

@@ -16,6 +16,7 @@ from gateway.context import parse_message
 from gateway.filters.junk import (
     DEFAULT_ADVERT,
     DEFAULT_CHAIN,
+    DEFAULT_FRAUD,
     DEFAULT_PROTECTED,
     KINDS,
     spamd_signal,
@@ -23,6 +24,7 @@ from gateway.filters.junk import (
 from gateway.mime.headers import tag_subject
 from gateway.people.senders import SenderBook
 from gateway.rules.junk import (
+    STRONG,
     attachment_names,
     attachments_signal,
     auth_signals,
@@ -35,6 +37,7 @@ from gateway.rules.junk import (
     lookalike_signal,
     own_domain_signal,
     phrase_signals,
+    reads_list,
     reply_to_signal,
 )
 from gateway.rules.lookalike import lookalike, skeleton
@@ -200,10 +203,16 @@ def test_hidden_characters_in_a_quoted_name_are_shown_one_way():
 
 @pytest.mark.parametrize("domain,imitates", [
     ("stanion-pc.gov.co", "stanion-pc.gov.uk"),  # same name, other suffix
-    ("stanlon-pc.gov.uk", "stanion-pc.gov.uk"),  # l for i
+    ("stanion-pc.org.uk", "stanion-pc.gov.uk"),
+    ("stanlon-pc.gov.uk", "stanion-pc.gov.uk"),  # l for i (not shown to be a public body)
+    ("stan1on-pc.co.uk", "stanion-pc.gov.uk"),
     ("stanion-pc-gov.uk", "stanion-pc.gov.uk"),
+    ("stanionpc.com", "stanion-pc.gov.uk"),  # hyphen dropped
     ("stainon-pc.gov.uk", "stanion-pc.gov.uk"),  # swapped letters
     ("stänion-pc.gov.uk".encode("idna").decode(), "stanion-pc.gov.uk"),  # accent, punycode
+    ("stanіon-pc.gov.uk".encode("idna").decode(), "stanion-pc.gov.uk"),  # Cyrillic i
+    ("stanion-pc.gov.uk.mail-secure.example", "stanion-pc.gov.uk"),  # worn as a prefix
+    ("secure.stanion-pc.gov.uk.example.com", "stanion-pc.gov.uk"),
     ("northants-gov.uk", "northants.gov.uk"),
     ("n0rthants.gov.uk", "northants.gov.uk"),
     ("nalc.gov.uk", None),  # the known domain itself
@@ -211,28 +220,71 @@ def test_hidden_characters_in_a_quoted_name_are_shown_one_way():
     ("resident.example", None),
     ("mail.com", None),  # free-mail domains are only matched by look, not by distance
     ("gmai1.com", "gmail.com"),
+    ("rnail.com", None),
+    ("gmail.co.uk", None),  # a mail provider under another ending is not an imitation
+    ("hotmail.co.uk", None),
+    ("northants.police.uk", None),  # both in registries only public bodies can join
+    ("northants.nhs.uk", None),
+    ("nalc.org.uk", "nalc.gov.uk"),  # anyone can register .org.uk
+    ("stanion-pc.example.net", None),  # compared by its own organisational domain
 ])
 def test_lookalike_domains(domain, imitates):
     got = lookalike(domain, KNOWN_DOMAINS, FREE)
     assert got == imitates
 
 
+@pytest.mark.parametrize("domain,known,imitates", [
+    ("example.net", "example.org", "example.org"),  # found, but weak: see the signal tests
+    ("secure-bank.example.net", "example.org", "example.org"),
+    ("hotmail.com", "hotmail.co.uk", None),
+    ("sky.com", "sky.co.uk", None),  # the sender is a mail provider
+    ("lancashire.police.uk", "lancashire.gov.uk", None),
+    ("lancashire.gov.uk", "lancashire.police.uk", None),
+    ("nalc.gov.uk", "nalc.org.uk", "nalc.org.uk"),  # unless nalc.gov.uk shows it sent it
+])
+def test_lookalike_knows_the_world(domain, known, imitates):
+    free = frozenset({"hotmail.com", "hotmail.co.uk", "sky.com"})
+    assert lookalike(domain, [known], free) == imitates
+
+
+def test_a_public_body_that_showed_it_sent_the_mail_imitates_nobody():
+    # A neighbouring council's name may resemble ours; only a public body can hold it.
+    assert lookalike("stanton-pc.gov.uk", KNOWN_DOMAINS, FREE) == "stanion-pc.gov.uk"
+    assert lookalike("stanton-pc.gov.uk", KNOWN_DOMAINS, FREE, vetted=True) is None
+    assert lookalike("nalc.gov.uk", ["nalc.org.uk"], FREE, vetted=True) is None
+    # shown to come from a registrable domain: still judged
+    assert lookalike("stanion-pc.co.uk", KNOWN_DOMAINS, FREE, vetted=True) == "stanion-pc.gov.uk"
+
+
 def test_skeleton_folds_homoglyphs():
     assert skeleton("rnicrosoft") == skeleton("microsoft")
+    assert skeleton("paypaI") == skeleton("paypal") == skeleton("PAYPAL")
+    assert skeleton("g00gle") == skeleton("google")
+    assert skeleton("ѕtаnіоn") == "stanion"  # Cyrillic letters from the UTS 39 data
+    assert skeleton("𝐬𝐭𝐚𝐧𝐢𝐨𝐧") == "stanion"  # mathematical bold
     assert skeleton("xn--stnion-pc-y2a") != ""
+    assert skeleton("hill") == "hill"
 
 
 def test_cyrillic_homoglyph_domain():
     assert lookalike("nаlc.gov.uk".encode("idna").decode(), KNOWN_DOMAINS, FREE) == "nalc.gov.uk"
 
 
-def test_lookalike_domain_in_plain_english():
+def test_lookalike_of_the_council_is_strong_of_a_correspondent_weak():
     s = lookalike_signal([("sender's", "resident.example"), ("Reply-To", "stanlon-pc.gov.uk")],
-                         KNOWN_DOMAINS, FREE)
-    assert s is not None and (s.code, s.severity) == ("lookalike-domain", Severity.HIGH)
+                         KNOWN_DOMAINS, FREE, BOOK.council_domains)
+    assert s is not None and (s.code, s.severity, s.points) == ("lookalike-domain",
+                                                                Severity.HIGH, STRONG)
     assert s.text == ("Looks like phishing: the Reply-To domain stanlon-pc.gov.uk looks like "
-                      "stanion-pc.gov.uk but is not it.")
+                      "the council's own stanion-pc.gov.uk but is not it.")
+    s = lookalike_signal([("sender's", "n0rthants.gov.uk")], KNOWN_DOMAINS, FREE,
+                         BOOK.council_domains)
+    assert s is not None and s.points < STRONG and s.severity is Severity.MEDIUM
+    assert s.text == ("The sender's domain n0rthants.gov.uk looks like northants.gov.uk, a "
+                      "domain the council writes to, but is not it.")
     assert lookalike_signal([("sender's", "resident.example")], KNOWN_DOMAINS, FREE) is None
+    assert lookalike_signal([("sender's", "stanton-pc.gov.uk")], KNOWN_DOMAINS, FREE,
+                            BOOK.council_domains, frozenset({"stanton-pc.gov.uk"})) is None
 
 
 @pytest.mark.parametrize("from_addr,reply_to,flagged", [
@@ -290,7 +342,10 @@ def test_link_text_shows_one_domain_target_another(html, flagged):
 
 
 @pytest.mark.parametrize("body,codes,points", [
-    ("Please forward this to ten friends or bad luck follows.", ["chain-letter"], 5.0),
+    ("Please forward this to ten friends or bad luck will follow.", ["chain-letter"], 5.0),
+    ("Could you forward this to the county council, or pass this on to whoever deals with it?",
+     [], 0.0),  # a resident asking for a message to be passed on
+    ("Please forward this to everyone on the council.", ["chain-letter"], 2.5),  # half alone
     ("LIMITED   TIME offer on roofing!", ["advertising"], 2.5),
     ("Limited time offer! Act now, buy now.", ["advertising"], 7.5),
     ("The bin collection was missed again.", [], 0.0),
@@ -307,7 +362,7 @@ def test_chain_letter_and_advertising_phrases(body, codes, points):
 def test_phrases_are_quoted_in_the_sentence():
     chain, advert = phrase_signals("Limited time offer! Act now and forward this to everyone.",
                                    DEFAULT_CHAIN, DEFAULT_ADVERT)
-    assert chain.text == 'Reads like a chain letter: "forward this to".'
+    assert chain.text == 'Reads like a chain letter: "forward this to everyone".'
     assert advert.text == 'Reads like unsolicited advertising: "limited time offer", "act now".'
 
 
@@ -347,7 +402,8 @@ def test_no_signal_names_the_checks_behind_it():
         bulk_signal(parse_message(make_mail(headers=(("Precedence", "bulk"),))), ()),
         link_signal(parse_message(make_mail(
             html='<a href="http://evil.example/">https://www.barclays.co.uk</a>'))),
-        *phrase_signals("forward this to ten friends; buy now", DEFAULT_CHAIN, DEFAULT_ADVERT),
+        *phrase_signals("forward this to ten friends; buy now; gift cards", DEFAULT_CHAIN,
+                        DEFAULT_ADVERT, DEFAULT_FRAUD),
         spamd_signal(SpamdScore(True, 7.5, 5.0), threshold=5.0),
         own_domain_signal(("stanion-pc.gov.uk",), "clerk@stanion-pc.gov.uk", "", auth()),
     ]
@@ -367,3 +423,38 @@ def test_no_signal_names_the_checks_behind_it():
 ])
 def test_tag_subject(data, expected):
     assert tag_subject(data, "[J]") == expected
+
+
+@pytest.mark.parametrize("body,points", [
+    ("Could you buy six Amazon gift cards and send me photos of the codes?", 5.0),
+    ("We have changed our bank: please pay to our new account, new sort code 20-11-17.", 7.5),
+    ("I am in a meeting, keep this between us and make a wire transfer.", 7.5),
+    ("Please update your records with our new address.", 2.5),  # one phrase: not alone
+    ("Please find our invoice attached, payable within 30 days.", 0.0),
+    ("Thank you, payment received.", 0.0),
+])
+def test_payment_fraud_phrases(body, points):
+    text = body_text(parse_message(make_mail(body=body)))
+    signals = phrase_signals(text, (), (), DEFAULT_FRAUD)
+    assert sum(s.points for s in signals) == points
+    assert all((s.code, s.severity) == ("payment-fraud", Severity.HIGH) for s in signals)
+    assert all(s.text.startswith("Reads like a request for money or gift cards") for s in signals)
+
+
+def test_a_public_body_may_sign_with_its_titles():
+    header = '"Clerk to Brigstock Parish Council" <clerk@brigstock-pc.gov.uk>'
+    assert display_name_signal(header, BOOK, DEFAULT_PROTECTED, FREE) is not None
+    assert display_name_signal(header, BOOK, DEFAULT_PROTECTED, FREE, public_body=True) is None
+    # a known person's name on another address is still caught
+    assert display_name_signal("Jane Smith <jane.smith@brigstock-pc.gov.uk>", BOOK,
+                               DEFAULT_PROTECTED, FREE, public_body=True) is not None
+
+
+def test_a_list_the_council_reads():
+    msg = parse_message(make_mail(headers=(("List-Id", "NALC weekly <weekly.lists.nalc.gov.uk>"),
+                                           ("Precedence", "bulk"))))
+    assert reads_list(msg, ["weekly.lists.nalc.gov.uk"])
+    assert bulk_signal(msg, ["<weekly.lists.nalc.gov.uk>"]) is None
+    assert not reads_list(msg, ["other.example"])
+    assert bulk_signal(msg, ["other.example"]) is not None
+    assert not reads_list(parse_message(make_mail()), ["weekly.lists.nalc.gov.uk"])
