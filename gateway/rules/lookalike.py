@@ -99,6 +99,7 @@ def _unicode(label: str) -> str:
             return label
 
 
+@functools.lru_cache(maxsize=4096)
 def skeleton(label: str) -> str:
     """What a name looks like to a reader: look-alike characters folded to one stand-in,
     accents and hyphens dropped."""
@@ -125,6 +126,7 @@ def _edit_distance(a: str, b: str) -> int:
     return prev[-1]
 
 
+@functools.lru_cache(maxsize=4096)
 def _split(domain: str) -> tuple[str, str]:
     """The registered name and its public suffix: ``mail.stanion-pc.gov.uk`` ->
     (``stanion-pc``, ``gov.uk``)."""
