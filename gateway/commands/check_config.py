@@ -32,7 +32,9 @@ def run(args: argparse.Namespace, config: Config) -> int:
         print(f"{len(config.notes)} setting(s) use an old spelling that still works:")
         for note in config.notes:
             print(f"  - {note}")
-    warnings = review_warnings(config.section(ReviewConfig))
+    review = config.section(ReviewConfig)
+    # Only for a page that runs; `council-gateway review` gives the same warnings itself.
+    warnings = review_warnings(review) if review.enabled else []
     if warnings:
         print(f"{len(warnings)} setting(s) work but are probably not what you meant:")
         for warning in warnings:

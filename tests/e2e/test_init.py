@@ -47,6 +47,7 @@ def test_init_writes_a_config_check_config_accepts(tmp_path: Path) -> None:
     assert checked.returncode == 0, checked.stderr
     assert checked.stdout.startswith(f"OK: {config}")
     assert "other users of this machine can read" not in checked.stdout
+    assert "probably not what you meant" not in checked.stdout  # the page is off: no warning
 
     # every folder there, private; the files to edit copied; nothing points outside DIR
     assert stat.S_IMODE(live.stat().st_mode) == 0o700

@@ -505,7 +505,8 @@ async def test_a_new_password_logs_everyone_out(tmp_path):
 
 async def test_check_config_explains_secure_cookies_over_plain_http(tmp_path):
     async def check(**review: object) -> str:
-        path = write_config(tmp_path, {"review": {"listen": "127.0.0.1:8025", **review}})
+        path = write_config(tmp_path, {"review": {"enabled": True, "listen": "127.0.0.1:8025",
+                                                  **review}})
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "gateway", "check-config", "--config", str(path), cwd=ROOT,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
@@ -522,3 +523,4 @@ async def test_check_config_explains_secure_cookies_over_plain_http(tmp_path):
     assert "review.secure_cookies" in await check(public_url="http://gateway.local/review")
     assert "review.secure_cookies" not in await check(public_url="https://mail.example")
     assert "review.secure_cookies" not in await check(secure_cookies=False)
+    assert "review.secure_cookies" not in await check(enabled=False)  # no page, no warning
