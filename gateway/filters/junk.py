@@ -141,6 +141,7 @@ class JunkConfig:
     auth_deadline: float = 10.0
     spamd: tuple[str, int] | None = None
     spamd_timeout: float = 10.0
+    spamd_learn: bool = True  # the clerk's decisions on held junk teach spamd's Bayes filter
     timeout: float = 60.0
 
 
@@ -160,6 +161,7 @@ def parse_junk(s: Section) -> JunkConfig:
         auth_deadline=s.number("auth_deadline", 10.0, minimum=0.5, maximum=120),
         spamd=spamd,
         spamd_timeout=s.number("spamd_timeout", 10.0, minimum=0.5, maximum=120),
+        spamd_learn=s.flag("spamd_learn", True),
         timeout=s.number("timeout", 60.0, minimum=1, maximum=600),
     )
     s.finish()

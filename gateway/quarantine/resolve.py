@@ -5,6 +5,8 @@ Releasing runs the rest of the pipeline: the checks after the one that held the 
 every finding the clerk was shown approved, then the finishing steps (footer, DKIM signature),
 then delivery, exactly as for mail that was never held. What may be released is decided by the
 finding codes: a virus never; a dangerous attachment only with ``force`` (the IT volunteer).
+Once a resolution of held junk has succeeded, SpamAssassin learns from it
+(:mod:`gateway.quarantine.lessons`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.audit import AuditLog, finding_entries
@@ -22,6 +25,7 @@ from gateway.delivery import dispatch
 from gateway.delivery.nexthop import DeliveryResult
 from gateway.people.senders import block_sender, trust_sender
 from gateway.policy import Policy
+from gateway.quarantine import lessons
 from gateway.quarantine.store import HeldMessage, NotFound, QuarantineStore
 from gateway.verdicts import Action, Release
 
@@ -37,6 +41,9 @@ log = logging.getLogger(__name__)
 class ResolveResult:
     ok: bool
     message: str  # plain English, for the clerk
+    # What it changed in the sender lists, for the audit log: "trusted", "already-trusted",
+    # "blocked" or "already-blocked" (None: nothing).
+    sender_change: str | None = None
 
 
 def release_rule(policy: Policy, held: HeldMessage) -> Release:
@@ -127,7 +134,8 @@ async def _release_and_trust(assembly: Assembly, store: QuarantineStore, held: H
         return ResolveResult(False, f"{result.message} But {sender} could not be added to the "
                                     f"known senders: {e.strerror or e}.")
     note = "is now a known sender" if added else "was already a known sender"
-    return ResolveResult(True, f"{result.message} {sender} {note}.")
+    return ResolveResult(True, f"{result.message} {sender} {note}.",
+                         "trusted" if added else "already-trusted")
 
 
 async def _block_sender(assembly: Assembly, store: QuarantineStore, held: HeldMessage, *,
@@ -135,13 +143,14 @@ async def _block_sender(assembly: Assembly, store: QuarantineStore, held: HeldMe
     """Block the sender (their mail is always held from now on) and delete this message."""
     sender = held.sender
     try:
-        await asyncio.to_thread(block_sender, assembly.config, sender)
+        added = await asyncio.to_thread(block_sender, assembly.config, sender)
     except ValueError:
         return ResolveResult(False, f"The sender's address {sender!r} cannot be blocked; "
                                     "the message is still in the quarantine.")
     await asyncio.to_thread(store.delete, held.id)
     return ResolveResult(True, f"Blocked {sender}: their mail will always be held. "
-                               "This message was deleted.")
+                               "This message was deleted.",
+                         "blocked" if added else "already-blocked")
 
 
 async def _delete(assembly: Assembly, store: QuarantineStore, held: HeldMessage, *,
@@ -170,11 +179,28 @@ async def resolve(assembly: Assembly, qid: str, action: str, actor: str, *,
         held = await asyncio.to_thread(store.get, qid)
     except NotFound:
         return ResolveResult(False, f"No held message with id {qid}.")
+    lesson = await lessons.plan(config, assembly.policy, store, held, action)
     try:
         result = await RESOLUTIONS[action](assembly, store, held, force=force)
     except OSError as e:
         result = ResolveResult(False, f"Could not {action} the message: {e.strerror or e}.")
-    AuditLog(config.gateway.audit_log).write({
+    learning = lessons.Learning()
+    try:
+        if lesson is not None and result.ok:
+            # Stays the record if the clerk's request is cancelled while spamd is asked.
+            learning = lessons.Learning(error="interrupted before spamd answered")
+            learning = await lessons.teach(qid, lesson)
+    finally:
+        _audit(config.gateway.audit_log, held, action, actor, force, result, learning)
+    log.info("quarantine id=%s action=%s actor=%s force=%s ok=%s", qid, action, actor, force,
+             result.ok)
+    return result
+
+
+def _audit(path: Path, held: HeldMessage, action: str, actor: str, force: bool,
+           result: ResolveResult, learning: lessons.Learning) -> None:
+    qid = held.id
+    AuditLog(path).write({
         "event": "quarantine-" + action.replace("_", "-"),
         "id": qid,
         "quarantine_id": qid,
@@ -187,8 +213,9 @@ async def resolve(assembly: Assembly, qid: str, action: str, actor: str, *,
         "rcpt_tos": list(held.rcpt_tos),
         "subject": held.subject,
         "findings": finding_entries(held.findings),
+        "sender": held.sender,
+        "sender_change": result.sender_change,
+        "learned": learning.learned,
+        "learn_error": learning.error,
         "pid": os.getpid(),
     })
-    log.info("quarantine id=%s action=%s actor=%s force=%s ok=%s", qid, action, actor, force,
-             result.ok)
-    return result

@@ -1,97 +1,73 @@
 """The optional SpamAssassin opinion, from a real spamd started on loopback by the test.
 
-Kirkham rule 15 (spam). The rules are the test's own (no rule updates are fetched): one body rule
-worth 10 points against spamd's limit of 5.
+Kirkham rule 15 (spam). The rules are the test's own (tests/spamdkit.py): one body rule worth 10
+points against spamd's limit of 5.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from gateway.adapters.spamd import parse_spamd_reply, spamd_check
+from gateway.adapters.spamd import parse_spamd_reply, parse_tell_reply, spamd_check, spamd_tell
 from gateway.quarantine.store import QuarantineStore
 from tests.conftest import build_config, running_gateway
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail
-
-SPAMD = "/usr/sbin/spamd"
-RULES = """body COUNCIL_TEST_SPAM /zz council test spam zz/i
-describe COUNCIL_TEST_SPAM Test phrase for the council gateway
-score COUNCIL_TEST_SPAM 10.0
-required_score 5.0
-"""
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.spamdkit import SPAM_PHRASE, free_port, running_spamd
 
 
 @pytest.fixture(scope="module")
 def spamd() -> Iterator[tuple[str, int]]:
-    base = Path(tempfile.mkdtemp(prefix="council-spamd-"))
-    os.chmod(base, 0o755)  # spamd's child drops to "nobody" when started as root
-    rules, site = base / "rules", base / "site"
-    rules.mkdir()
-    site.mkdir()
-    (rules / "50_council_test.cf").write_text(RULES)
-    for pre in Path("/etc/spamassassin").glob("*.pre"):  # plugin loading, shipped with spamd
-        shutil.copy(pre, site / pre.name)
-    for d in (base, rules, site):
-        os.chmod(d, 0o755)
-    port = _free_port()
-    cmd = [SPAMD, f"--listen=127.0.0.1:{port}", f"--configpath={rules}",
-           f"--siteconfigpath={site}", "-x", "--max-children=1", "-s", "stderr"]
-    if os.geteuid() == 0:
-        cmd += ["-u", "nobody"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 30
-    while True:  # wait for the listener, with a deadline
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError as e:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("spamd did not start: "
-                                   + (proc.stderr.read().decode() if proc.stderr else "")) from e
-            time.sleep(0.05)
-    yield "127.0.0.1", port
-    proc.terminate()
-    proc.wait(10)
-    shutil.rmtree(base, ignore_errors=True)
+    with running_spamd() as address:
+        yield address
 
 
 @pytest.mark.parametrize("reply,expected", [
-    (b"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 10.0 / 5.0\r\n\r\n", (True, 10.0, 5.0)),
-    (b"SPAMD/1.1 0 EX_OK\r\nSpam: False ; -0.1 / 5.0\r\n\r\n", (False, -0.1, 5.0)),
+    (b"SPAMD/1.1 0 EX_OK\r\nSpam: True ; 10.0 / 5.0\r\n\r\n", (True, 10.0, 5.0, ())),
+    (b"SPAMD/1.1 0 EX_OK\r\nSpam: False ; -0.1 / 5.0\r\n\r\n", (False, -0.1, 5.0, ())),
+    (b"SPAMD/1.1 0 EX_OK\r\nContent-length: 26\r\nSpam: True ; 14.0 / 5.0\r\n\r\n"
+     b"BAYES_99,COUNCIL_TEST_SPAM", (True, 14.0, 5.0, ("BAYES_99", "COUNCIL_TEST_SPAM"))),
+    (b"SPAMD/1.0 76 Bad header line\r\nSpam: True ; 10.0 / 5.0\r\n\r\n", None),
     (b"SPAMD/1.0 76 Bad header line\r\n", None),
     (b"", None),
 ])
 def test_parse_spamd_reply(reply, expected):
     got = parse_spamd_reply(reply)
-    assert (None if got is None else (got.is_spam, got.score, got.required)) == expected
+    assert (None if got is None else (got.is_spam, got.score, got.required, got.rules)) == expected
+
+
+@pytest.mark.parametrize("reply,expected", [
+    (b"SPAMD/1.1 0 EX_OK\r\nDidSet: local\r\n\r\n\r\n", None),
+    (b"SPAMD/1.1 0 EX_OK\r\n\r\n\r\n", "spamd did not learn it (its Bayes filter is off, "
+                                       "or it knew this message already)"),
+    (b"SPAMD/1.0 69 Service Unavailable: TELL commands are not enabled, set the --allow-tell "
+     b"switch.\r\n", "spamd refused: Service Unavailable: TELL commands are not enabled, set the "
+                      "--allow-tell switch."),
+    (b"SPAMD/1.0 76 \r\n", "spamd refused: error 76"),
+    (b"HTTP/1.1 400 Bad Request\r\n", "spamd sent a reply we could not read: "
+                                       "'HTTP/1.1 400 Bad Request\\r\\n'"),
+])
+def test_parse_tell_reply(reply, expected):
+    assert parse_tell_reply(reply) == expected
 
 
 async def test_real_spamd_scores(spamd):
-    spam = await spamd_check(spamd, make_mail(body="zz council test spam zz\n"), deadline=20)
+    spam = await spamd_check(spamd, make_mail(body=SPAM_PHRASE + "\n"), deadline=20)
     ham = await spamd_check(spamd, make_mail(), deadline=20)
     assert spam is not None and spam.is_spam and spam.score >= 10
-    assert ham is not None and not ham.is_spam
+    assert spam.rules == ("COUNCIL_TEST_SPAM",)
+    assert ham is not None and not ham.is_spam and ham.rules == ()
+
+
+async def test_spamd_without_allow_tell_refuses_to_learn(spamd):
+    error = await spamd_tell(spamd, make_mail(body=SPAM_PHRASE + "\n"), "spam", deadline=20)
+    assert error is not None and "--allow-tell" in error
 
 
 async def test_spamd_down_gives_no_opinion():
-    assert await spamd_check(("127.0.0.1", _free_port()), make_mail(), deadline=2) is None
+    assert await spamd_check(("127.0.0.1", free_port()), make_mail(), deadline=2) is None
 
 
 async def test_spamd_opinion_holds_mail_end_to_end(tmp_path, dns_server, smtp_sink, spamd):
@@ -100,7 +76,7 @@ async def test_spamd_opinion_holds_mail_end_to_end(tmp_path, dns_server, smtp_si
         junk={"spamd": f"{spamd[0]}:{spamd[1]}", "spamd_timeout": 20}))
     async with running_gateway(config) as gw:
         assert (await talk(gw.inbound_port, "pat@resident.example", [CLERK],
-                           make_mail(body="Hello zz council test spam zz\n")))[0] == 250
+                           make_mail(body=f"Hello {SPAM_PHRASE}\n")))[0] == 250
         assert (await talk(gw.inbound_port, "pat@resident.example", [CLERK],
                            make_mail()))[0] == 250
     [h] = QuarantineStore(tmp_path / "quarantine").list()
