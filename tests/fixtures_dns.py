@@ -116,12 +116,20 @@ class DnsServer:
                 writer.close()
 
         async def start() -> None:
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-            await self._loop.create_datagram_endpoint(Udp, sock=sock)
-            self._tcp = await asyncio.start_server(tcp, "127.0.0.1", self.port)
-            self._ready.set()
+            # A free UDP port may be taken for TCP by another program: then try another.
+            for _ in range(50):
+                sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+                try:
+                    self._tcp = await asyncio.start_server(tcp, "127.0.0.1", port)
+                except OSError:
+                    sock.close()
+                    continue
+                self.port = port
+                await self._loop.create_datagram_endpoint(Udp, sock=sock)
+                self._ready.set()
+                return
 
         self._loop.run_until_complete(start())
         self._loop.run_forever()

@@ -58,7 +58,7 @@ class AuthResults:
     def shown_domains(self) -> frozenset[str]:
         """The domains this message was shown to come from (lower case)."""
         out = {d.domain.lower() for d in self.dkim if d.result == "pass"}
-        if self.spf.result == "pass":
+        if self.spf.result == "pass" and self.spf.identity == "mailfrom":
             out.add(self.spf.domain.lower())
         if self.authentic():
             out.add(self.from_domain.lower())

@@ -46,7 +46,7 @@ from gateway.rules.junk import (
     reads_list,
     reply_to_signal,
 )
-from gateway.rules.lookalike import in_restricted_registry
+from gateway.rules.lookalike import in_public_body_registry
 from gateway.rules.wording import ascii_safe
 from gateway.verdicts import Action, Change, Finding, Kind, Report
 
@@ -97,6 +97,8 @@ DEFAULT_PROTECTED = (
     "treasurer", "rfo", "responsible financial officer", "proper officer", "parish council",
     "town council",
 )
+# The titles above that a public body's own officers may use (not the names a council adds).
+TITLES = frozenset(t.casefold() for t in DEFAULT_PROTECTED)
 # Each phrase counts half: a resident may well ask for a message to be passed on.
 DEFAULT_CHAIN = (
     "forward this to everyone", "forward this to all your", "forward this to ten",
@@ -211,7 +213,8 @@ class JunkFilter:
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
         own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
-        known = book.known_source(from_addr) or reads_list(msg, self.cfg.known_lists)
+        known = book.known_source(from_addr) or (
+            from_domain and reads_list(msg, self.cfg.known_lists, from_domain))
         if own is None and known and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
         # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
@@ -231,11 +234,13 @@ class JunkFilter:
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
         shown = auth.shown_domains()
-        public_body = from_domain in shown and in_restricted_registry(from_domain)
+        # A council's, police force's or NHS body's clerk or chair may sign as such (not a
+        # university's or school's: their students and pupils have addresses there too).
+        public_body = from_domain in shown and in_public_body_registry(from_domain)
         return [
             attachments_signal(attachment_names(msg)),
             display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail,
-                                public_body=public_body),
+                                allowed=TITLES if public_body else frozenset()),
             lookalike_signal(
                 [("sender's", from_domain), ("envelope sender's", mail_from.rpartition("@")[2]),
                  ("Reply-To", address_of(reply_to).rpartition("@")[2])],

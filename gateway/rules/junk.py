@@ -22,7 +22,7 @@ from bs4 import BeautifulSoup
 
 from gateway.authcheck import AuthResults, org_domain
 from gateway.people.senders import SenderBook
-from gateway.rules.lookalike import lookalike
+from gateway.rules.lookalike import normalise_domain, resemblance
 from gateway.rules.wording import one_line
 from gateway.verdicts import Severity
 
@@ -69,7 +69,7 @@ def _addr(value: str) -> str:
 
 
 def _domain(address: str) -> str:
-    return address.rpartition("@")[2].lower().rstrip(".") if "@" in address else ""
+    return normalise_domain(address.rpartition("@")[2]) if "@" in address else ""
 
 
 def _visible(text: str, limit: int = 80) -> str:
@@ -185,10 +185,10 @@ _EMAILISH = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[str],
-                        free_mail: frozenset[str], *, public_body: bool = False) -> Signal | None:
+                        free_mail: frozenset[str], *,
+                        allowed: frozenset[str] = frozenset()) -> Signal | None:
     """A display name that borrows a council title, a known person's name or another address.
-    ``public_body``: the sender showed it is a domain only public bodies can hold, whose clerk
-    or chair may well sign as such."""
+    ``allowed``: titles this sender may use (a public body's clerk may sign as "Clerk")."""
     name, address = parseaddr(from_header)
     address = address.lower()
     name = " ".join(name.split())
@@ -207,7 +207,9 @@ def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[
                           f'Looks like phishing: the name shows the address "{_visible(shown)}" '
                           f"but the mail comes from {_visible(address)}.", Severity.HIGH)
     folded = name.casefold()
-    for title in () if public_body else protected:
+    for title in protected:
+        if title.casefold() in allowed:
+            continue
         if re.search(rf"(?<!\w){re.escape(title.casefold())}(?!\w)", folded):
             return Signal("display-name-impersonation", STRONG,
                           f'Looks like phishing: the name says "{_visible(name)}" but the '
@@ -225,26 +227,28 @@ def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
                      free_mail: frozenset[str], council: Iterable[str] = (),
                      vetted: frozenset[str] = frozenset()) -> Signal | None:
     """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co"); ``vetted``
-    the domains that showed they sent the message. A look-alike of the council's own domain is
-    strong; of a correspondent's, weak on its own (a different organisation may simply have a
-    similar name)."""
-    known = list(known)
-    own = {org_domain(d) for d in council}
-    found: list[tuple[str, str, str]] = []
+    the domains that showed they sent the message.
+
+    A look-alike of the council's own domain is strong, unless it is only a letter or two away
+    from a sender that showed it is who it says (a neighbour with a similar name, on a domain
+    anyone can register). A look-alike of a correspondent's is weak on its own: a different
+    organisation may have a similar name, or the same one under another ending."""
+    own = frozenset(council)
+    others = frozenset(known) - own
+    weak: Signal | None = None
     for role, domain in domains:
-        target = lookalike(domain, known, free_mail, vetted=domain.lower() in vetted)
-        if target:
-            found.append((role, domain, target))
-    for role, domain, target in found:
-        if org_domain(target) in own:
+        shown = normalise_domain(domain) in vetted
+        r = resemblance(domain, own, free_mail, vetted=shown)
+        if r and not (r.how == "an edit" and shown):
             return Signal("lookalike-domain", STRONG,
                           f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
-                          f"the council's own {target} but is not it.", Severity.HIGH)
-    for role, domain, target in found:
-        return Signal("lookalike-domain", LOOKALIKE_POINTS,
-                      f"The {role} domain {_visible(domain)} looks like {target}, a domain the "
-                      "council writes to, but is not it.", Severity.MEDIUM)
-    return None
+                          f"the council's own {r.target} but is not it.", Severity.HIGH)
+        r = r or resemblance(domain, others, free_mail, vetted=shown)
+        if weak is None and r:
+            weak = Signal("lookalike-domain", LOOKALIKE_POINTS,
+                          f"The {role} domain {_visible(domain)} looks like {r.target}, a domain "
+                          "the council writes to, but is not it.", Severity.MEDIUM)
+    return weak
 
 
 def reply_to_signal(from_addr: str, reply_to_header: str,
@@ -266,10 +270,13 @@ def list_ident(msg: Message) -> str:
     return (m.group(1) if m else list_id).strip().lower()
 
 
-def reads_list(msg: Message, known_lists: Iterable[str]) -> bool:
-    """The message comes from a mailing list the council has said it reads."""
+def reads_list(msg: Message, known_lists: Iterable[str], from_domain: str = "") -> bool:
+    """The message comes from a mailing list the council has said it reads. With
+    ``from_domain``, only when the list is that domain's own (anyone can write a List-Id)."""
     ident = list_ident(msg)
-    return bool(ident) and any(ident == k.strip().strip("<>").lower() for k in known_lists)
+    if not ident or not any(ident == k.strip().strip("<>").lower() for k in known_lists):
+        return False
+    return not from_domain or org_domain(ident) == org_domain(from_domain)
 
 
 def bulk_signal(msg: Message, known_lists: Iterable[str]) -> Signal | None:

@@ -20,14 +20,18 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable
+from dataclasses import dataclass
 from importlib import resources
 
 import idna
+from rapidfuzz.distance import OSA
 
 from gateway.authcheck import org_domain
 from gateway.authcheck.dmarc import public_suffix
 
-__all__ = ["RESTRICTED_REGISTRIES", "in_restricted_registry", "lookalike", "skeleton"]
+__all__ = ["RESTRICTED_REGISTRIES", "Resemblance", "in_public_body_registry",
+           "in_restricted_registry", "lookalike",
+           "normalise_domain", "resemblance", "skeleton"]
 
 # Registries whose names only public bodies can hold.
 RESTRICTED_REGISTRIES = ("gov.uk", "police.uk", "nhs.uk", "sch.uk", "ac.uk", "parliament.uk",
@@ -37,6 +41,13 @@ RESTRICTED_REGISTRIES = ("gov.uk", "police.uk", "nhs.uk", "sch.uk", "ac.uk", "pa
 def in_restricted_registry(domain: str) -> bool:
     domain = domain.lower().rstrip(".")
     return any(domain.endswith("." + r) for r in RESTRICTED_REGISTRIES)
+
+
+def in_public_body_registry(domain: str) -> bool:
+    """A restricted registry whose addresses are given only to a body's officers and staff
+    (ac.uk and sch.uk also give them to students and pupils)."""
+    domain = domain.lower().rstrip(".")
+    return in_restricted_registry(domain) and not domain.endswith((".ac.uk", ".sch.uk"))
 
 
 def _lower_ascii(s: str) -> bool:
@@ -87,6 +98,26 @@ def _confusables() -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
     return single, tuple(sorted(sequences, key=lambda p: -len(p[0])))
 
 
+_DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
+
+
+def normalise_domain(domain: str) -> str:
+    """A domain as a mail program shows it and DNS reads it: compatibility forms folded, the
+    ideographic and full-width dots made dots, invisible characters dropped, lower case, IDNA
+    A-labels where the name is valid. An invalid name comes back folded but otherwise as given."""
+    text = unicodedata.normalize("NFKC", domain).translate(_DOTS)
+    text = "".join(c for c in text if unicodedata.category(c) != "Cf").lower().rstrip(".")
+    try:
+        return idna.encode(text, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return text
+
+
+def _valid(domain: str) -> bool:
+    labels = domain.split(".")
+    return len(domain) <= 253 and len(labels) > 1 and all(0 < len(lb) <= 63 for lb in labels)
+
+
 def _unicode(label: str) -> str:
     if "xn--" not in label:
         return label
@@ -99,7 +130,7 @@ def _unicode(label: str) -> str:
             return label
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)
 def skeleton(label: str) -> str:
     """What a name looks like to a reader: look-alike characters folded to one stand-in,
     accents and hyphens dropped."""
@@ -109,38 +140,26 @@ def skeleton(label: str) -> str:
     text = "".join(single.get(c, c) for c in text if not unicodedata.combining(c))
     for seq, stand_in in sequences:
         text = text.replace(seq, stand_in)
-    return text.replace("-", "").replace("_", "")
+    # Beyond UTS 39: what readers mistake in the sans-serif fonts mail programs use.
+    return text.translate(_READ_ALIKE).replace("vv", "w").replace("cl", "d")
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Damerau-Levenshtein distance (adjacent swaps count one)."""
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return prev[-1]
+_READ_ALIKE = str.maketrans({"i": "l", "-": None, "_": None})
 
 
-@functools.lru_cache(maxsize=4096)
-def _split(domain: str) -> tuple[str, str]:
-    """The registered name and its public suffix: ``mail.stanion-pc.gov.uk`` ->
-    (``stanion-pc``, ``gov.uk``)."""
-    org = org_domain(domain)
-    suffix = public_suffix(org)
-    if suffix and org.endswith("." + suffix):
-        return org[: -len(suffix) - 1], suffix
-    name, _, rest = org.partition(".")
-    return name, rest
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Edits between two names, adjacent swaps counting one (optimal string alignment), or
+    ``limit + 1`` as soon as it is more than ``limit``."""
+    return int(OSA.distance(a, b, score_cutoff=limit))
+
+
+def _allowed_edits(seen: str) -> int:
+    return 1 if len(seen) < 10 else 2
 
 
 # How UK councils name their domains: stanion-pc, kirkhamtowncouncil, corby-council.
 _COUNCIL_NAME = re.compile(r"^(?:the-?)?(?P<core>.{3,}?)-?(?:(?:parish|town|city|community|"
-                           r"district|county|borough)-?council|council|pc|tc)$")
+                           r"district|county|borough)-?council|council|parish|pc|tc)$")
 
 
 def _core(name: str) -> str | None:
@@ -148,46 +167,104 @@ def _core(name: str) -> str | None:
     return m.group("core") if m else None
 
 
-def _resembles(domain: str, name: str, suffix: str, known: str,
-               free_mail: frozenset[str]) -> bool:
-    kname, ksuffix = _split(known)
-    if len(kname) < 3:
-        return False
-    if skeleton(org_domain(domain).replace(".", "")) == skeleton(known.replace(".", "")):
-        return True  # a dot made a hyphen: nalc-gov.uk
-    core, kcore = _core(name), _core(kname)
-    if core and kcore and skeleton(core) == skeleton(kcore):
-        return True  # the same council named another way: stanion-parish-council
-    if skeleton(name) == skeleton(kname):
-        if name != kname or suffix == ksuffix:
-            return True  # looks the same (or differs only by hyphens)
-        # The same name under another ending.
-        if known in free_mail or org_domain(domain) in free_mail:
-            return False
-        return not (in_restricted_registry(domain) and in_restricted_registry(known))
-    if known in free_mail or len(kname) < 5:
-        return False
-    seen, kseen = skeleton(name), skeleton(kname)
-    if _edit_distance(seen, kseen) <= (1 if len(kseen) < 10 else 2):
-        return True
-    return name.startswith(kname + "-") or name.endswith("-" + kname)
+@dataclass(frozen=True)
+class _Name:
+    """One domain's parts, skeletons made once."""
+
+    domain: str  # normalised
+    org: str  # its organisational domain
+    name: str  # the registered name without the public suffix
+    suffix: str
+    seen: str  # skeleton of name
+    flat: str  # skeleton of the whole domain, dots dropped
+    host: str  # skeleton of the labels before the organisational domain
+    core: str | None  # skeleton of the council name inside name, if it is one
+
+
+@functools.lru_cache(maxsize=65536)
+def _name(domain: str) -> _Name:
+    org = org_domain(domain)
+    suffix = public_suffix(org)
+    if suffix and org.endswith("." + suffix):
+        name = org[: -len(suffix) - 1]
+    else:
+        name, _, suffix = org.partition(".")
+    host = domain[: -len(org) - 1] if domain.endswith("." + org) else ""
+    core = _core(name)
+    return _Name(domain, org, name, suffix, skeleton(name), _flat(domain), _flat(host),
+                 skeleton(core) if core else None)
+
+
+def _flat(domain: str) -> str:
+    """The skeleton of every label (each decoded from IDNA on its own), dots dropped."""
+    return "".join(skeleton(label) for label in domain.split("."))
+
+
+@functools.lru_cache(maxsize=16)
+def _known(known: frozenset[str]) -> tuple[_Name, ...]:
+    """The known domains' organisations, once per version of the senders lists."""
+    orgs = {org_domain(normalise_domain(k)) for k in known if k}
+    return tuple(_name(o) for o in sorted(orgs) if _valid(o))
+
+
+@dataclass(frozen=True)
+class Resemblance:
+    """``target`` is the known domain imitated; ``how`` is one of "looks the same", "inside",
+    "another name for it", "another ending" or "an edit"."""
+
+    target: str
+    how: str
+
+
+def _compare(d: _Name, k: _Name, free_mail: frozenset[str]) -> str | None:
+    if len(k.seen) < 3:
+        return None
+    # Long enough that a chance prefix is implausible (unlike bt.com in btcomms.example).
+    if len(k.flat) >= 10 and (d.flat.startswith(k.flat)
+                              or _edit_distance(d.flat[:len(k.flat)], k.flat, 1) <= 1):
+        return "inside"  # stanion-pc.gov.uk.docs.example, stanion-pc-gov-uk.example
+    if (len(k.flat) >= 10 and k.flat in d.host) or (len(k.seen) >= 5 and k.seen in d.host):
+        return "inside"  # stanion-pc.mail.example, stanionpc.onmicrosoft.com
+    if d.seen == k.seen:
+        if d.name != k.name or d.suffix == k.suffix:
+            return "looks the same"
+        if k.org in free_mail or d.org in free_mail:
+            return None
+        both_public = in_restricted_registry(d.org) and in_restricted_registry(k.org)
+        return None if both_public else "another ending"
+    if _flat(d.org) == k.flat:
+        return "looks the same"  # a dot made a hyphen: nalc-gov.uk
+    if d.core and k.core and d.core == k.core:
+        return "another name for it"  # stanion-parish-council beside stanion-pc
+    if k.org in free_mail or len(k.seen) < 5:
+        return None
+    if len(k.seen) >= 6 and k.seen in d.seen:
+        return "another name for it"  # a word added: securestanion-pc, stanion-pc-payments
+    if _edit_distance(d.seen, k.seen, _allowed_edits(k.seen)) <= _allowed_edits(k.seen):
+        return "an edit"
+    return None
+
+
+def resemblance(domain: str, known: Iterable[str], free_mail: frozenset[str], *,
+                vetted: bool = False) -> Resemblance | None:
+    """How ``domain`` imitates a known domain, or None. ``vetted``: ``domain`` has shown that
+    it sent the message (it is then trusted when it sits in a restricted registry)."""
+    domain = normalise_domain(domain)
+    if not _valid(domain) or (vetted and in_restricted_registry(domain)):
+        return None
+    names = _known(known if isinstance(known, frozenset) else frozenset(known))
+    d = _name(domain)
+    if any(k.org == d.org for k in names):
+        return None  # the same organisation (or a subdomain of it)
+    for k in names:
+        how = _compare(d, k, free_mail)
+        if how:
+            return Resemblance(k.org, how)
+    return None
 
 
 def lookalike(domain: str, known: Iterable[str], free_mail: frozenset[str], *,
               vetted: bool = False) -> str | None:
-    """The known domain that ``domain`` imitates, or None. ``vetted``: ``domain`` has shown
-    that it sent the message (it is then trusted when it sits in a restricted registry)."""
-    domain = domain.lower().rstrip(".")
-    if not domain or "." not in domain or (vetted and in_restricted_registry(domain)):
-        return None
-    org = org_domain(domain)
-    known_orgs = sorted({org_domain(k.lower().rstrip(".")) for k in known if k})
-    if org in known_orgs:
-        return None
-    name, suffix = _split(domain)
-    for k in known_orgs:
-        if domain.startswith(k + ".") or f".{k}." in domain:
-            return k  # worn as the start of another domain: stanion-pc.gov.uk.example.com
-        if _resembles(domain, name, suffix, k, free_mail):
-            return k
-    return None
+    """The known domain that ``domain`` imitates, or None."""
+    r = resemblance(domain, known, free_mail, vetted=vetted)
+    return r.target if r else None

@@ -40,7 +40,7 @@ from gateway.rules.junk import (
     reads_list,
     reply_to_signal,
 )
-from gateway.rules.lookalike import lookalike, skeleton
+from gateway.rules.lookalike import in_public_body_registry, lookalike, skeleton
 from gateway.verdicts import Severity
 from tests.mailmaker import make_mail
 
@@ -206,6 +206,7 @@ def test_hidden_characters_in_a_quoted_name_are_shown_one_way():
     ("stanion-pc.org.uk", "stanion-pc.gov.uk"),
     ("stanlon-pc.gov.uk", "stanion-pc.gov.uk"),  # l for i (not shown to be a public body)
     ("stan1on-pc.co.uk", "stanion-pc.gov.uk"),
+    ("stanton-pc.org.uk", "stanion-pc.gov.uk"),  # found, but weak when shown genuine: below
     ("stanion-pc-gov.uk", "stanion-pc.gov.uk"),
     ("stanionpc.com", "stanion-pc.gov.uk"),  # hyphen dropped
     ("stainon-pc.gov.uk", "stanion-pc.gov.uk"),  # swapped letters
@@ -226,7 +227,22 @@ def test_hidden_characters_in_a_quoted_name_are_shown_one_way():
     ("northants.police.uk", None),  # both in registries only public bodies can join
     ("northants.nhs.uk", None),
     ("nalc.org.uk", "nalc.gov.uk"),  # anyone can register .org.uk
-    ("stanion-pc.example.net", None),  # compared by its own organisational domain
+    ("stanion-pc.example.net", "stanion-pc.gov.uk"),  # the council's name as a subdomain
+    ("nalc.example.net", None),  # a short name is only compared as a whole
+    ("stanion-pc.gov.uk-secure.example", "stanion-pc.gov.uk"),
+    ("stanion-pc.govuk.example", "stanion-pc.gov.uk"),
+    ("stanlon-pc.gov.uk.example.com", "stanion-pc.gov.uk"),
+    ("st\u0430nion-pc.gov.uk.example.com", "stanion-pc.gov.uk"),  # Cyrillic a
+    ("stanion-pc.gov.uk\u200b.example.com", "stanion-pc.gov.uk"),  # zero-width space
+    ("stanionpc.onmicrosoft.com", "stanion-pc.gov.uk"),  # a free Microsoft 365 tenant
+    ("securestanion-pc.com", "stanion-pc.gov.uk"),  # a word glued on
+    ("stanionpcclerk.com", "stanion-pc.gov.uk"),
+    ("stanion-parish.org.uk", "stanion-pc.gov.uk"),  # the council named another way
+    ("stanion.org.uk", None),  # the village's name alone may be its hall or its club
+    ("STANION-PC.GOV.UK.", None),  # the council itself, as typed
+    ("stanion-pc\u3002gov\u3002uk", None),  # ideographic dots: the council's own name again
+    ("x" * 900 + ".example", None),  # not a valid name: not compared (and no time spent)
+    ("a..b", None),
 ])
 def test_lookalike_domains(domain, imitates):
     got = lookalike(domain, KNOWN_DOMAINS, FREE)
@@ -260,14 +276,43 @@ def test_skeleton_folds_homoglyphs():
     assert skeleton("rnicrosoft") == skeleton("microsoft")
     assert skeleton("paypaI") == skeleton("paypal") == skeleton("PAYPAL")
     assert skeleton("g00gle") == skeleton("google")
-    assert skeleton("ѕtаnіоn") == "stanion"  # Cyrillic letters from the UTS 39 data
-    assert skeleton("𝐬𝐭𝐚𝐧𝐢𝐨𝐧") == "stanion"  # mathematical bold
+    assert skeleton("ѕtаnіоn") == skeleton("stanion")  # Cyrillic letters from the UTS 39 data
+    assert skeleton("𝐬𝐭𝐚𝐧𝐢𝐨𝐧") == skeleton("stanion")  # mathematical bold
+    assert skeleton("stan1on") == skeleton("stanlon") == skeleton("stanion")  # i, l and 1
     assert skeleton("xn--stnion-pc-y2a") != ""
-    assert skeleton("hill") == "hill"
+    assert skeleton("stanton") != skeleton("stanion")
 
 
 def test_cyrillic_homoglyph_domain():
     assert lookalike("nаlc.gov.uk".encode("idna").decode(), KNOWN_DOMAINS, FREE) == "nalc.gov.uk"
+
+
+def test_a_neighbour_one_letter_away_that_shows_it_is_genuine_is_weak():
+    # Stanton beside Stanion, on a domain anyone can register: strong only without proof.
+    weak = lookalike_signal([("sender's", "stanton-pc.org.uk")], KNOWN_DOMAINS, FREE,
+                            BOOK.council_domains, frozenset({"stanton-pc.org.uk"}))
+    assert weak is not None and weak.points < STRONG
+    strong = lookalike_signal([("sender's", "stanton-pc.org.uk")], KNOWN_DOMAINS, FREE,
+                              BOOK.council_domains)
+    assert strong is not None and strong.points == STRONG
+    # A look-alike by its look stays strong however genuine: a phisher owns stan1on-pc.co.uk.
+    s = lookalike_signal([("sender's", "stan1on-pc.co.uk")], KNOWN_DOMAINS, FREE,
+                         BOOK.council_domains, frozenset({"stan1on-pc.co.uk"}))
+    assert s is not None and s.points == STRONG
+
+
+def test_the_council_is_matched_before_a_correspondent_with_a_similar_name():
+    known = {*KNOWN_DOMAINS, "littlestanion-pc.gov.uk"}
+    s = lookalike_signal([("sender's", "little-stanion-pc.co.uk")], known, FREE,
+                         BOOK.council_domains)
+    assert s is not None and s.points == STRONG and "council's own stanion-pc.gov.uk" in s.text
+
+
+def test_a_display_spoof_of_the_councils_own_domain_is_caught():
+    # Ideographic dots and a zero-width space: the council's name as a reader sees it.
+    for domain in ("stanion-pc\u3002gov\u3002uk", "stanion-pc.gov.uk\u200b"):
+        s = own_domain_signal(["stanion-pc.gov.uk"], f"clerk@{domain}", "", auth())
+        assert s is not None and s.code == "council-domain-from-outside"
 
 
 def test_lookalike_of_the_council_is_strong_of_a_correspondent_weak():
@@ -443,11 +488,23 @@ def test_payment_fraud_phrases(body, points):
 
 def test_a_public_body_may_sign_with_its_titles():
     header = '"Clerk to Brigstock Parish Council" <clerk@brigstock-pc.gov.uk>'
+    titles = frozenset(t.casefold() for t in DEFAULT_PROTECTED)
     assert display_name_signal(header, BOOK, DEFAULT_PROTECTED, FREE) is not None
-    assert display_name_signal(header, BOOK, DEFAULT_PROTECTED, FREE, public_body=True) is None
-    # a known person's name on another address is still caught
+    assert display_name_signal(header, BOOK, DEFAULT_PROTECTED, FREE, allowed=titles) is None
+    # but not the names the council protects, nor a known person's name
+    protected = (*DEFAULT_PROTECTED, "Margaret Hale")
+    assert display_name_signal('"Margaret Hale" <m.hale@brigstock-pc.gov.uk>', BOOK, protected,
+                               FREE, allowed=titles) is not None
     assert display_name_signal("Jane Smith <jane.smith@brigstock-pc.gov.uk>", BOOK,
-                               DEFAULT_PROTECTED, FREE, public_body=True) is not None
+                               DEFAULT_PROTECTED, FREE, allowed=titles) is not None
+
+
+def test_public_bodies_are_those_whose_addresses_only_staff_hold():
+    assert in_public_body_registry("brigstock-pc.gov.uk")
+    assert in_public_body_registry("northants.police.uk")
+    assert not in_public_body_registry("student.le.ac.uk")  # students have addresses there
+    assert not in_public_body_registry("stanion-primary.northants.sch.uk")  # and pupils
+    assert not in_public_body_registry("stanion-pc.org.uk")
 
 
 def test_a_list_the_council_reads():
@@ -458,3 +515,6 @@ def test_a_list_the_council_reads():
     assert not reads_list(msg, ["other.example"])
     assert bulk_signal(msg, ["other.example"]) is not None
     assert not reads_list(parse_message(make_mail()), ["weekly.lists.nalc.gov.uk"])
+    # anyone can write a List-Id: with the sender's domain, only that domain's own list counts
+    assert reads_list(msg, ["weekly.lists.nalc.gov.uk"], "lists.nalc.gov.uk")
+    assert not reads_list(msg, ["weekly.lists.nalc.gov.uk"], "gmail.com")
