@@ -26,7 +26,7 @@ its trace header), or the run stops with an error.
 
     python -m bench.peer                     # 400 messages, 8 connections, one run
     python -m bench.peer --runs 3            # median (range) of three runs
-    python -m bench.peer --only gateway-default --cprofile /tmp/prof   # profile the gateway
+    python -m bench.peer --only gateway-default --py-spy /tmp/spy   # where the gateway's time goes
 
 Run from the repository root. Linux only (``/proc``). Figures go to docs/benchmarks.md ("Side by
 side with Haraka"). Not part of the test suite: speed is measured here, never asserted.
@@ -443,7 +443,8 @@ async def main(args: argparse.Namespace) -> int:
     results: dict[str, list[Result]] = {}
     try:
         with bench_clamd(max_message_size=25 * MIB) as clamd:
-            opts = Options(clamd.tcp_address, sink, cprofile=args.cprofile)
+            opts = Options(clamd.tcp_address, sink, py_spy=args.py_spy,
+                           cprofile=args.cprofile)
             print(f"command: {shlex.join(['python', '-m', 'bench.peer', *sys.argv[1:]])}")
             print(f"machine: {os.cpu_count()} CPUs ({cpu_model()}), {platform.system()} "
                   f"{platform.release()}, Python {platform.python_version()}, node "
@@ -491,6 +492,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--only", default="", help=f"comma-separated targets: {', '.join(TARGETS)}")
     p.add_argument("--haraka-dir", type=Path, default=HARAKA_DIR,
                    help="where Haraka is installed from npm (build/haraka; not committed)")
+    p.add_argument("--py-spy", type=Path, metavar="DIR",
+                   help="attach py-spy (on PATH) to every gateway; raw stacks go to DIR")
     p.add_argument("--cprofile", type=Path, metavar="DIR",
                    help="run every gateway under cProfile; its statistics go to DIR")
     return p.parse_args(argv)
