@@ -58,13 +58,13 @@ def clamd_version() -> str:
         return "?"
 
 
-def revision() -> str:
+def revision(tree: Path = ROOT) -> str:
     """The commit measured, and whether the work tree differs from it (read-only git)."""
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tree,
                               capture_output=True, text=True, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
-                               cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+                               cwd=tree, capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
         return "?"
     return (head or "?") + (" with uncommitted changes" if dirty.strip() else "")
@@ -261,6 +261,7 @@ class Options:
     verbose: bool = False
     py_spy_gil: bool = False
     cprofile: Path | None = None  # run the gateway under cProfile; statistics go here
+    source: Path = ROOT  # the source tree the gateway runs from (another revision's, to compare)
 
 
 class GatewayProcess:
@@ -301,7 +302,7 @@ class GatewayProcess:
 
     def _spawn(self) -> None:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-            p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
+            p for p in (str(self.opts.source), os.environ.get("PYTHONPATH", "")) if p)}
         cmd = [sys.executable, "-m", "gateway", "run", "--config", str(self.conf)]
         if self.opts.memray is not None:
             self.opts.memray.mkdir(parents=True, exist_ok=True)

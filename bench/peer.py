@@ -15,7 +15,9 @@ one message after another (MAIL, RCPT, DATA on a kept connection). The targets, 
    process (no ``nodes``: the gateway is one process too), log level warn;
 4. **the gateway, antivirus only** (inbound filters ``antivirus, trace``), its own process;
 5. **the gateway, default inbound chain** (antivirus, attachments, junk, confidential, trace;
-   junk tagged rather than held, DNS failing at once), its own process.
+   junk tagged rather than held, DNS failing at once), its own process;
+6. with ``--baseline DIR``, each gateway target once more from the source tree DIR (an earlier
+   revision), right after this tree's, so before and after see the same machine.
 
 Each relay first gets the EICAR test string (it must refuse it, or its scanner is not in the
 path) and C warm-up messages; then its resident-set high-water mark is reset and the N messages
@@ -26,6 +28,7 @@ its trace header), or the run stops with an error.
 
     python -m bench.peer                     # 400 messages, 8 connections, one run
     python -m bench.peer --runs 3            # median (range) of three runs
+    python -m bench.peer --runs 3 --baseline /tmp/base   # beside an earlier revision's gateway
     python -m bench.peer --only gateway-default --py-spy /tmp/spy   # where the gateway's time goes
 
 Run from the repository root. Linux only (``/proc``). Figures go to docs/benchmarks.md ("Side by
@@ -49,7 +52,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
@@ -81,13 +84,16 @@ from gateway.adapters.clamd import ClamdClient, Outcome, parse_address
 HARAKA_DIR = ROOT / "build" / "haraka"
 HARAKA_PACKAGES = ("Haraka@3", "haraka-plugin-clamd")
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
-TARGETS = ("clamd", "direct", "haraka", "gateway-antivirus", "gateway-default")
+TARGETS = ("clamd", "direct", "haraka", "gateway-antivirus", "gateway-antivirus@baseline",
+           "gateway-default", "gateway-default@baseline")
 LABELS = {
     "clamd": "clamd INSTREAM alone",
     "direct": "direct to the sink",
     "haraka": "Haraka {version}, clamd + smtp_forward",
     "gateway-antivirus": "gateway, antivirus only",
     "gateway-default": "gateway, default inbound chain",
+    "gateway-antivirus@baseline": "baseline gateway, antivirus only",
+    "gateway-default@baseline": "baseline gateway, default inbound chain",
 }
 GATEWAY_FILTERS = {"gateway-antivirus": ["antivirus", "trace"], "gateway-default": None}
 LINE = ("The parish council meets on the first Tuesday of the month in the village hall; the "
@@ -373,8 +379,11 @@ async def run_target(name: str, opts: Options, args: argparse.Namespace,
         async with haraka(args.haraka_dir, opts.sink.port, opts.clamd_address) as hk:
             return await relay_run(hk.port, hk.pid, opts.sink, datas, c, scans=True,
                                    traced=False)
-    filters = GATEWAY_FILTERS[name]
+    kind, _, baseline = name.partition("@")
+    filters = GATEWAY_FILTERS[kind]
     overrides = {"inbound": {"filters": filters}} if filters else None
+    if baseline:
+        opts = replace(opts, source=args.baseline)
     async with gateway(opts, f"{name}-{run}", overrides) as gw:
         return await relay_run(gw.in_port, gw.pid, opts.sink, datas, c, scans=True,
                                traced=True)
@@ -436,7 +445,8 @@ def goals(results: dict[str, list[Result]]) -> list[str]:
 # ---------------------------------------------------------------------------- main
 
 async def main(args: argparse.Namespace) -> int:
-    only = [t for t in TARGETS if not args.only or t in args.only.split(",")]
+    only = [t for t in TARGETS if (not args.only or t.partition("@")[0] in args.only.split(","))
+            and (args.baseline or not t.endswith("@baseline"))]
     unknown = set(args.only.split(",")) - set(TARGETS) if args.only else set()
     if unknown:
         print(f"--only: unknown target(s) {', '.join(sorted(unknown))}", file=sys.stderr)
@@ -456,6 +466,10 @@ async def main(args: argparse.Namespace) -> int:
                   f"{clamd_version()} (test signatures); revision {revision()}")
             if haraka_label:
                 print(f"haraka: {haraka_label}; one process")
+            if args.baseline:
+                rev = revision(args.baseline)
+                print(f"baseline: the gateway from {args.baseline}"
+                      f"{f' ({rev})' if rev != '?' else ''}, beside this one in every run")
             datas = messages(args.messages)
             sizes = sorted({len(d) // 1000 for d in datas})
             print(f"messages: {len(datas)} ({', '.join(f'{s} KB' for s in sizes)}) over "
@@ -498,6 +512,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="where Haraka is installed from npm (build/haraka; not committed)")
     p.add_argument("--py-spy", type=Path, metavar="DIR",
                    help="attach py-spy (on PATH) to every gateway; raw stacks go to DIR")
+    p.add_argument("--baseline", type=Path, metavar="DIR",
+                   help="also run the gateway targets from the source tree DIR (an earlier "
+                        "revision, e.g. from git archive), interleaved in the same runs")
     p.add_argument("--cprofile", type=Path, metavar="DIR",
                    help="run every gateway under cProfile; its statistics go to DIR")
     return p.parse_args(argv)
