@@ -59,9 +59,9 @@ async def test_a_session_over_stream_max_length_is_not_kept(clamd: ClamdInstance
 
 
 class SessionClamd:
-    """Speaks IDSESSION (and answers VERSION); ``plan[n]`` says what the n-th connection does with its commands in
-    turn: "ok" answers clean, "drop" reads the command and closes, "hang" reads it and never
-    answers, "wrong" answers with another command's number."""
+    """Speaks IDSESSION (and answers VERSION); ``plan[n]`` says what the n-th connection does
+    with its commands in turn: "ok" answers clean, "drop" reads the command and closes, "hang"
+    reads it and never answers, "wrong" answers with another command's number."""
 
     def __init__(self, *plan: tuple[str, ...]):
         self.plan = list(plan)
