@@ -12,11 +12,11 @@ raises different errors over TCP and unix sockets. Here every chunk of 64 KiB is
 an ``error`` outcome rather than an exception. Measured in ``bench/clamd_clients.py``.
 
 Scans go over clamd sessions (``IDSESSION``) kept between messages: connecting anew for every
-message was a tenth of the event loop's time at a hundred messages a second (``bench/peer.py``).
-A session is used by one scan at a time, kept only after a clean or infected answer, and
-dropped after a few idle seconds, well before clamd's own ``IdleTimeout``; a kept session that
-turns out to be closed (clamd restarted, or timed it out) costs one fresh connection, never a
-verdict.
+message was about a twentieth of the event loop's time at a hundred or two messages a second
+(``bench/peer.py``). A session is used by one scan at a time, kept only after a clean, infected
+or limits answer, and dropped after a few idle seconds, well before clamd's own
+``IdleTimeout``; a kept session that turns out to be closed (clamd restarted, or timed it out)
+costs one fresh connection, never a verdict.
 """
 
 from __future__ import annotations
