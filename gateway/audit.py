@@ -33,7 +33,7 @@ class AuditLog:
 
     def _open(self) -> int:
         # The folder is made only when it is missing: once a message, every message, is
-        # the common case, and a mkdir call each time was most of what a line cost.
+        # the common case, and a mkdir call each time was a third of what a line cost.
         try:
             return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         except FileNotFoundError:
