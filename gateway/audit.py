@@ -7,9 +7,11 @@ the message's fate (already decided by the next hop or the disk) stays as it is.
 from __future__ import annotations
 
 import email.policy
+import errno
 import json
 import logging
 import os
+import re
 import threading
 from datetime import datetime, timezone
 from email.parser import BytesHeaderParser
@@ -29,15 +31,24 @@ class AuditLog:
     def __init__(self, path: Path):
         self.path = Path(path)
 
+    def _open(self) -> int:
+        # The folder is made only when it is missing: once a message, every message, is
+        # the common case, and a mkdir call each time was a third of what a line cost.
+        try:
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        except FileNotFoundError:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            return os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+
     def writable(self, room: int = 64 * 1024) -> bool:
         """Whether a line can be added now: the file opens for appending and the disk has
         ``room`` bytes free. Asked before a message is passed on, so the monitoring record
         of it is not silently lost (a full disk turns mail away for now instead)."""
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = self._open()
             try:
-                return os.fstatvfs(fd).f_bavail * os.fstatvfs(fd).f_frsize >= room
+                st = os.fstatvfs(fd)
+                return st.f_bavail * st.f_frsize >= room
             finally:
                 os.close(fd)
         except OSError:
@@ -50,10 +61,13 @@ class AuditLog:
             line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
             data = line.encode("utf-8", "backslashreplace")
             with _lock:
-                self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-                with os.fdopen(fd, "ab") as f:
-                    f.write(data)
+                fd = self._open()
+                try:
+                    # One write of the whole line (O_APPEND): a short one means a full disk.
+                    if os.write(fd, data) != len(data):
+                        raise OSError(errno.ENOSPC, "the line was written only in part")
+                finally:
+                    os.close(fd)
         except Exception as e:
             log.error("audit log %s not writable: %s; record was: %r", self.path, e, record)
             return False
@@ -65,9 +79,31 @@ def finding_entries(findings: Any) -> list[dict[str, str]]:
             for f in findings]
 
 
+_FIELD = re.compile(rb"^(subject|message-id):(.*(?:\r?\n[ \t].*)*)",
+                    re.IGNORECASE | re.MULTILINE)
+# A line that is neither a field nor a continuation: the email package ends the header there.
+_NOT_A_FIELD = re.compile(rb"^(?![ \t]|[\x21-\x39\x3b-\x7e]+:)", re.MULTILINE)
+
+
+def _plain_field(head: bytes, name: bytes) -> str | None:
+    """The first ``name`` field's value, unfolded, when it is plain ASCII without encoded
+    words; None when only the email package can say what it reads as."""
+    for m in _FIELD.finditer(head):
+        if m.group(1).lower() == name:
+            value = m.group(2)
+            if not value.isascii() or b"=?" in value:
+                return None
+            return value.decode("ascii")
+    return ""
+
+
 def _headline(data: bytes) -> tuple[str, str]:
     # Only the header block: parsing a large body again here would be wasted work.
     head = data.split(b"\r\n\r\n", 1)[0][:256 * 1024]
+    subject, message_id = _plain_field(head, b"subject"), _plain_field(head, b"message-id")
+    if subject is not None and message_id is not None and not _NOT_A_FIELD.search(head):
+        # Most mail: no need for the header parser (a tenth of a millisecond a message).
+        return " ".join(subject.split()), re.sub(r"\r?\n", "", message_id).strip()
     try:
         msg = BytesHeaderParser(policy=email.policy.SMTP).parsebytes(head)
         return (" ".join(str(msg.get("subject", "")).split()),

@@ -2,14 +2,15 @@
 
 ``clamd`` is one daemon for the whole session, on a free loopback TCP port and a unix socket,
 loaded with the project's test signatures; ``own_clamd`` is a separate daemon for one test that
-kills and restarts it.
+kills and restarts it; ``fake_clamd`` serves a handler of the test's own, only to inject faults.
 """
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +18,8 @@ import pytest
 
 from gateway_ops.clamd import ClamdSetup, prepare, start, stop_process
 
-__all__ = ["ClamdInstance", "TEST_MAX_MESSAGE_SIZE", "clamd", "own_clamd", "free_port"]
+__all__ = ["ClamdInstance", "FakeClamd", "FakeHandler", "TEST_MAX_MESSAGE_SIZE", "clamd",
+           "fake_clamd", "free_port", "own_clamd"]
 
 # The gateway size the test clamd is configured for: StreamMaxLength becomes 3M, MaxFileSize 3M
 # and MaxScanSize 12M, small enough for the limit tests to stay quick.
@@ -77,3 +79,35 @@ def own_clamd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ClamdInstanc
     inst = _instance(tmp_path_factory.mktemp("own-clamd"))
     yield inst
     inst.stop()
+
+
+FakeHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+FakeClamd = Callable[[FakeHandler], Awaitable[str]]
+
+
+@pytest.fixture
+async def fake_clamd() -> AsyncIterator[FakeClamd]:
+    servers: list[asyncio.Server] = []
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def serve(handler: FakeHandler) -> str:
+        async def run(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            tasks.add(task)
+            try:
+                await handler(r, w)
+            finally:
+                w.close()
+
+        server = await asyncio.start_server(run, "127.0.0.1", 0)
+        servers.append(server)
+        return f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+
+    yield serve
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    for server in servers:
+        server.close()
+        await server.wait_closed()

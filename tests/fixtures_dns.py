@@ -36,6 +36,7 @@ class DnsServer:
     def __init__(self) -> None:
         self.records: dict[tuple[str, str], list[str]] = {}
         self.queries: list[tuple[str, str]] = []
+        self.failing: set[str] = set()  # names answered with SERVFAIL
         self._lock = threading.Lock()
         self._loop = asyncio.new_event_loop()
         self._ready = threading.Event()
@@ -57,10 +58,16 @@ class DnsServer:
             for key in [k for k in self.records if k[0] == prefix]:
                 del self.records[key]
 
+    def fail(self, name: str, failing: bool = True) -> None:
+        """Answer SERVFAIL for ``name`` (as a broken zone does), or stop doing so."""
+        with self._lock:
+            (self.failing.add if failing else self.failing.discard)(self._key(name, "")[0])
+
     def clear(self) -> None:
         with self._lock:
             self.records.clear()
             self.queries.clear()
+            self.failing.clear()
 
     @property
     def address(self) -> str:
@@ -80,7 +87,9 @@ class DnsServer:
                 rtype = dns.rdatatype.to_text(q.rdtype)
                 self.queries.append((name, rtype))
                 values = self.records.get((name, rtype))
-                if values:
+                if name in self.failing:
+                    response.set_rcode(dns.rcode.SERVFAIL)
+                elif values:
                     texts = [_txt(v) if rtype == "TXT" else v for v in values]
                     response.answer.append(dns.rrset.from_text_list(
                         q.name, 60, dns.rdataclass.IN, q.rdtype, texts))

@@ -2,26 +2,42 @@
 
 The I/O sits in :class:`ClamdClient` (INSTREAM, VERSION, PING over TCP or a unix socket); what an
 answer means is decided by :func:`parse_scan_reply`, :func:`parse_version` and
-:func:`parse_address`, which touch no socket and are tested with tables.
+:func:`parse_address` (in :mod:`gateway.adapters.clamd_answers`), which touch no socket and are
+tested with tables.
 
 Why a client of our own rather than pyclamd: pyclamd writes with ``socket.send()`` (partial writes
 corrupt the stream once chunks are large), blocks the calling thread, has no default timeout and
 raises different errors over TCP and unix sockets. Here every chunk of 64 KiB is written and
 ``drain()`` is awaited, the whole scan runs under one absolute deadline, and each problem becomes
 an ``error`` outcome rather than an exception. Measured in ``bench/clamd_clients.py``.
+
+Scans go over clamd sessions (``IDSESSION``) kept between messages: connecting anew for every
+message was about a twentieth of the event loop's time at a hundred or two messages a second
+(``bench/peer.py``). A session is used by one scan at a time, kept only after a clean, infected
+or limits answer, and dropped after a few idle seconds, well before clamd's own
+``IdleTimeout``; a kept session that turns out to be closed (clamd restarted, or timed it out)
+costs one fresh connection, never a verdict.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from datetime import date, datetime
-from enum import StrEnum
+
+from gateway.adapters.clamd_answers import (
+    ClamdAddress,
+    ClamdVersion,
+    Outcome,
+    ScanReply,
+    parse_address,
+    parse_scan_reply,
+    parse_version,
+    session_reply,
+)
 
 MIB = 1024 * 1024
 # Room above max_message_size for the header lines the gateway adds before scanning.
@@ -37,6 +53,7 @@ __all__ = [
     "parse_address",
     "parse_scan_reply",
     "parse_version",
+    "session_reply",
 ]
 
 CHUNK_SIZE = 64 * 1024
@@ -44,134 +61,10 @@ CHUNK_SIZE = 64 * 1024
 MAX_REPLY = 4096
 VERSION_RETRY_SECONDS = 60.0  # after a clamd failed to tell its version
 VERSION_CACHE_SECONDS = 300.0
-
-
-class Outcome(StrEnum):
-    CLEAN = "clean"
-    INFECTED = "infected"
-    TOO_BIG = "too_big"  # the stream was longer than clamd's StreamMaxLength
-    LIMITS = "limits"  # content beyond clamd's inner limits (AlertExceedsMax)
-    ERROR = "error"  # no usable answer: unreachable, timed out, garbage, clamd-side error
-
-
-@dataclass(frozen=True)
-class ScanReply:
-    """What one scan established. ``signature`` is set for INFECTED and LIMITS."""
-
-    outcome: Outcome
-    signature: str = ""
-    detail: str = ""  # plain words for logs, e.g. "connection refused by tcp://127.0.0.1:3310"
-    address: str = ""  # the clamd that answered (or the last one tried)
-
-
-@dataclass(frozen=True)
-class ClamdAddress:
-    kind: str  # "tcp" | "unix"
-    host: str = ""
-    port: int = 0
-    path: str = ""
-
-    def __str__(self) -> str:
-        if self.kind == "unix":
-            return f"unix:{self.path}"
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"tcp://{host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class ClamdVersion:
-    engine: str  # "1.4.6"
-    db_version: str = ""  # "27500"; empty when only unofficial (test) signatures are loaded
-    db_date: date | None = None
-
-    @property
-    def header_value(self) -> str:
-        """The ``X-Virus-Scanned`` value: engine, signature database and its date, one line."""
-        if not self.db_version:
-            return f"ClamAV {self.engine} (test signatures only)"
-        when = f" {self.db_date.isoformat()}" if self.db_date else ""
-        return f"ClamAV {self.engine}/{self.db_version}{when}"
-
-    @property
-    def test_signatures_only(self) -> bool:
-        return not self.db_version
-
-
-# --------------------------------------------------------------------------- pure functions
-
-def parse_address(text: str) -> ClamdAddress:
-    """``"tcp://127.0.0.1:3310"``, ``"127.0.0.1:3310"``, ``"unix:/run/clamav/clamd.ctl"`` or an
-    absolute socket path. Raises ValueError with a sentence the IT volunteer understands."""
-    value = text.strip()
-    if value.startswith("unix:"):
-        path = value[len("unix:"):]
-        if path.startswith("//"):
-            path = path[2:]
-        if not path:
-            raise ValueError(f'"{text}" names no socket file; write it like '
-                             '"unix:/run/clamav/clamd.ctl"')
-        return ClamdAddress("unix", path=path)
-    if value.startswith("/"):
-        return ClamdAddress("unix", path=value)
-    rest = value[len("tcp://"):] if value.startswith("tcp://") else value
-    m = re.fullmatch(r"\[([0-9A-Fa-f:.]+)\]:(\d{1,5})", rest) or re.fullmatch(
-        r"([A-Za-z0-9.\-]+):(\d{1,5})", rest)
-    if not m:
-        raise ValueError(f'"{text}" is not a clamd address; write it like '
-                         '"tcp://127.0.0.1:3310" or "unix:/run/clamav/clamd.ctl"')
-    port = int(m.group(2))
-    if not 1 <= port <= 65535:
-        raise ValueError(f'"{text}" has no valid port (ports go from 1 to 65535)')
-    return ClamdAddress("tcp", host=m.group(1), port=port)
-
-
-_FOUND = re.compile(r"^(?:stream|[^:]*): (?P<name>.+?) FOUND$")
-
-
-def _clean_signature(name: str) -> str:
-    # ExtendedDetectionInfo adds "(md5:size)"; clamd marks signatures that do not come from the
-    # official database with ".UNOFFICIAL", which says nothing about the threat itself.
-    name = re.sub(r"\([0-9a-f]{32}:\d+\)$", "", name.strip())
-    return name.removesuffix(".UNOFFICIAL")
-
-
-def parse_scan_reply(raw: bytes) -> ScanReply:
-    """Read clamd's answer to INSTREAM (NUL- or newline-terminated, possibly truncated)."""
-    text = raw.replace(b"\0", b"\n").decode("utf-8", "replace").strip()
-    if not text:
-        return ScanReply(Outcome.ERROR, detail="clamd closed the connection without an answer")
-    line = text.splitlines()[0].strip()
-    if line in ("stream: OK", "stream:OK"):
-        return ScanReply(Outcome.CLEAN)
-    if "size limit exceeded" in line and line.endswith("ERROR"):
-        return ScanReply(Outcome.TOO_BIG, detail="the message is longer than clamd's "
-                                                   "StreamMaxLength")
-    m = _FOUND.match(line)
-    if m:
-        name = _clean_signature(m.group("name"))
-        if not name:
-            return ScanReply(Outcome.ERROR, detail=f"clamd answered {line[:120]!r}")
-        if name.startswith("Heuristics.Limits.Exceeded"):
-            return ScanReply(Outcome.LIMITS, signature=name,
-                             detail="part of the content is beyond clamd's scanning limits")
-        return ScanReply(Outcome.INFECTED, signature=name)
-    if line.endswith("ERROR"):
-        return ScanReply(Outcome.ERROR, detail=f"clamd reported an error: {line[:200]}")
-    return ScanReply(Outcome.ERROR, detail=f"clamd gave an answer that makes no sense: "
-                                           f"{line[:120]!r}")
-
-
-def parse_version(raw: bytes) -> ClamdVersion | None:
-    """``b"ClamAV 1.4.6/27500/Mon Nov 20 09:00:00 2023"`` -> ClamdVersion; None if not clamd."""
-    text = raw.replace(b"\0", b"").decode("utf-8", "replace").strip()
-    m = re.fullmatch(r"ClamAV ([0-9][0-9A-Za-z.\-_+]*)(?:/(\d+)(?:/(.+))?)?", text)
-    if not m:
-        return None
-    db_date = None
-    if m.group(3):
-        with contextlib.suppress(ValueError):
-            db_date = datetime.strptime(m.group(3).strip(), "%a %b %d %H:%M:%S %Y").date()
-    return ClamdVersion(m.group(1), m.group(2) or "", db_date)
+# A kept session idle longer than this is closed rather than used: the shipped clamd.conf has
+# IdleTimeout 30, and a session clamd is about to close would only cost a retry.
+SESSION_IDLE_SECONDS = 10.0
+MAX_IDLE_SESSIONS = 8  # kept per address; more scans at once open more connections
 
 
 # --------------------------------------------------------------------------- I/O
@@ -202,32 +95,73 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
-async def _instream(addr: ClamdAddress, data: bytes | memoryview, chunk_size: int) -> bytes:
+@dataclass
+class _Session:
+    """One clamd connection in session mode, and how many commands it has carried."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    loop: asyncio.AbstractEventLoop
+    requests: int = 0
+    idle_since: float = 0.0
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # its loop may be gone already
+            self.writer.close()
+
+
+class _Stale(Exception):
+    """A kept session was closed by clamd before it answered: worth one fresh connection."""
+
+
+async def _session(addr: ClamdAddress) -> _Session:
     try:
         reader, writer = await _open(addr)
     except OSError as e:
         raise _Failed(f"cannot connect to clamd at {addr}: {e.strerror or e}") from None
+    writer.write(b"zIDSESSION\0")
+    return _Session(reader, writer, asyncio.get_running_loop())
+
+
+def _frames(data: bytes | memoryview, chunk_size: int) -> Iterator[bytes]:
+    """INSTREAM's writes: the command, then length-prefixed chunks, then the zero length; one
+    write for a message that fits in one chunk, so a small scan is one system call. One chunk
+    is copied at a time."""
+    view = memoryview(data)
+    head = b"zINSTREAM\0"
+    for off in range(0, len(view), chunk_size):
+        piece = view[off:off + chunk_size]
+        last = off + chunk_size >= len(view)
+        yield head + struct.pack(">I", len(piece)) + piece + (b"\0\0\0\0" if last else b"")
+        head = b""
+    if not view:
+        yield head + b"\0\0\0\0"
+
+
+async def _instream(session: _Session, addr: ClamdAddress, data: bytes | memoryview,
+                    chunk_size: int, *, reused: bool) -> bytes:
+    """clamd's answer to one INSTREAM over ``session``, without the session's numbering."""
+    session.requests += 1
+    writer = session.writer
     try:
-        view = memoryview(data)
-        try:
-            writer.write(b"zINSTREAM\0")
-            for off in range(0, len(view), chunk_size):
-                piece = view[off:off + chunk_size]
-                writer.write(struct.pack(">I", len(piece)))
-                writer.write(piece)
-                await writer.drain()
-            writer.write(b"\0\0\0\0")
+        for frame in _frames(data, chunk_size):
+            writer.write(frame)
             await writer.drain()
-        except OSError:
-            # Over StreamMaxLength clamd answers and closes while we are still sending:
-            # the answer is already waiting in the read buffer.
-            pass
-        try:
-            return await _read_reply(reader)
-        except OSError as e:
-            raise _Failed(f"clamd at {addr} dropped the connection: {e.strerror or e}") from None
-    finally:
-        await _close(writer)
+    except OSError:
+        # Over StreamMaxLength clamd answers and closes while we are still sending:
+        # the answer is already waiting in the read buffer.
+        pass
+    try:
+        raw = await _read_reply(session.reader)
+    except OSError as e:
+        if reused:
+            raise _Stale from None
+        raise _Failed(f"clamd at {addr} dropped the connection: {e.strerror or e}") from None
+    if not raw and reused:
+        raise _Stale
+    answer = session_reply(raw, session.requests)
+    # Without its number it is not a session's answer: let the parser say what it is.
+    return raw if answer is None else answer
 
 
 async def _command(addr: ClamdAddress, command: bytes) -> bytes:
@@ -245,12 +179,17 @@ async def _command(addr: ClamdAddress, command: bytes) -> bytes:
         await _close(writer)
 
 
+# After these answers clamd keeps the session open for the next command.
+_KEEP = (Outcome.CLEAN, Outcome.INFECTED, Outcome.LIMITS)
+
+
 class ClamdClient:
     """Scans bytes with the first clamd of ``addresses`` that gives a usable answer.
 
-    One connection per scan (clamd's INSTREAM is one command per connection), so a clamd that
-    was restarted is simply used again on the next message. ``timeout`` is an absolute deadline
-    for the whole scan, all addresses included, not an idle timeout.
+    Each scan has a session of its own, kept afterwards for the next scan when clamd answered
+    clean or infected; a clamd that was restarted is simply used again on the next message.
+    ``timeout`` is an absolute deadline for the whole scan, all addresses included, not an
+    idle timeout.
     """
 
     def __init__(self, addresses: Sequence[ClamdAddress], timeout: float,
@@ -261,6 +200,7 @@ class ClamdClient:
         self.timeout = timeout
         self.chunk_size = chunk_size
         self._versions: dict[ClamdAddress, tuple[float, ClamdVersion | None]] = {}
+        self._idle: dict[ClamdAddress, list[_Session]] = {}
 
     async def scan(self, data: bytes | memoryview, *, budget: float | None = None) -> ScanReply:
         """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``.
@@ -274,7 +214,7 @@ class ClamdClient:
                 break
             try:
                 async with asyncio.timeout_at(deadline):
-                    raw = await _instream(addr, data, self.chunk_size)
+                    raw, session = await self._scan_at(addr, data)
             except TimeoutError:
                 unit = "second" if seconds == 1 else "seconds"
                 problems.append(f"clamd at {addr} did not answer within {seconds:g} {unit}")
@@ -283,12 +223,67 @@ class ClamdClient:
                 problems.append(str(e))
                 continue
             reply = replace(parse_scan_reply(raw), address=str(addr))
+            if reply.outcome in _KEEP:
+                self._keep(addr, session)
+            else:
+                session.close()
             if reply.outcome is Outcome.ERROR:
                 problems.append(f"{reply.detail} (at {addr})")
                 continue
             return reply
         return ScanReply(Outcome.ERROR, detail="; ".join(problems) or "no time left to scan",
                          address=str(self.addresses[-1]))
+
+    async def _scan_at(self, addr: ClamdAddress, data: bytes | memoryview
+                       ) -> tuple[bytes, _Session]:
+        """One INSTREAM at ``addr``: over a kept session if there is one (and once more over a
+        new one when that turns out to be closed). On any exception the session is closed."""
+        session = self._take(addr)
+        if session is not None:
+            try:
+                return await _instream(session, addr, data, self.chunk_size,
+                                       reused=True), session
+            except _Stale:
+                session.close()
+            except BaseException:
+                session.close()
+                raise
+        session = await _session(addr)
+        try:
+            return await _instream(session, addr, data, self.chunk_size, reused=False), session
+        except BaseException:
+            session.close()
+            raise
+
+    def _take(self, addr: ClamdAddress) -> _Session | None:
+        idle = self._idle.get(addr, [])
+        loop = asyncio.get_running_loop()
+        while idle:
+            session = idle.pop()
+            if (session.loop is loop and loop.time() - session.idle_since < SESSION_IDLE_SECONDS
+                    and not session.reader.at_eof()):
+                return session
+            session.close()
+        return None
+
+    def _keep(self, addr: ClamdAddress, session: _Session) -> None:
+        idle = self._idle.setdefault(addr, [])
+        if len(idle) >= MAX_IDLE_SESSIONS:
+            session.close()
+            return
+        session.idle_since = session.loop.time()
+        idle.append(session)
+
+    def idle_sessions(self) -> int:
+        """How many sessions are kept for the next scans (all addresses)."""
+        return sum(len(v) for v in self._idle.values())
+
+    def close(self) -> None:
+        """Close the kept sessions (a later scan opens new ones)."""
+        for idle in self._idle.values():
+            for session in idle:
+                session.close()
+            idle.clear()
 
     async def version(self, address: str | None = None, *, wait: float = 5.0
                       ) -> ClamdVersion | None:

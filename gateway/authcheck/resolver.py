@@ -6,11 +6,18 @@ that could not be answered (timeout, server failure, no server reachable) raises
 
 The checks depend only on :class:`DnsLookup`, the two coroutines they call, so that their
 evaluation can be tested against a table of answers; :class:`Resolver` is the real one.
+
+Answers are cached for their TTL (dnspython's cache, "no such record" included). A lookup that
+failed is remembered for a few seconds too (RFC 2308, section 7, allows up to five minutes): a
+burst of mail from a domain whose DNS is broken, or with no name server reachable, then asks
+once rather than waiting out the timeout for every message.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,6 +72,11 @@ def parse_dns(s: Section) -> DnsConfig:
     return cfg
 
 
+# How long a failed lookup is answered from memory, and how many such failures are kept.
+FAILURE_SECONDS = 10.0
+MAX_FAILURES = 2000
+
+
 class DnsTempError(Exception):
     """The lookup could not be answered now; trying later may work."""
 
@@ -89,8 +101,10 @@ def _qname(name: str) -> dns.name.Name:
 class Resolver:
     """Thin wrapper around dnspython's async resolver: lists of strings in, lists of strings out."""
 
-    def __init__(self, cfg: DnsConfig):
+    def __init__(self, cfg: DnsConfig, *, clock: Callable[[], float] = time.monotonic):
         self.cfg = cfg
+        self._clock = clock
+        self._failures: dict[tuple[str, str], tuple[float, str]] = {}  # -> (until, why)
         if cfg.nameservers:
             r = dns.asyncresolver.Resolver(configure=False)
             r.nameservers = [dns.nameserver.Do53Nameserver(host, port)
@@ -109,15 +123,22 @@ class Resolver:
             qname = _qname(name)
         except (dns.exception.DNSException, UnicodeError, ValueError):
             return []
+        key = (qname.to_text().lower(), rdtype)
+        failed = self._failures.get(key)
+        if failed is not None:
+            if self._clock() < failed[0]:
+                raise DnsTempError(failed[1])
+            del self._failures[key]
         try:
             answer = await self._r.resolve(qname, rdtype, search=False, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             return []
         except (dns.exception.Timeout, dns.resolver.NoNameservers,
                 dns.resolver.NoResolverConfiguration, dns.resolver.LifetimeTimeout) as e:
-            raise DnsTempError(f"DNS lookup of {name} {rdtype} failed: {type(e).__name__}") from e
+            raise self._failed(key, f"DNS lookup of {name} {rdtype} failed: "
+                                    f"{type(e).__name__}") from e
         except dns.exception.DNSException as e:
-            raise DnsTempError(f"DNS lookup of {name} {rdtype} failed: {e}") from e
+            raise self._failed(key, f"DNS lookup of {name} {rdtype} failed: {e}") from e
         if answer.rrset is None:
             return []
         if rdtype == "TXT":
@@ -131,6 +152,12 @@ class Resolver:
         if rdtype == "PTR":
             return [r.target.to_text(omit_final_dot=True) for r in answer.rrset]
         return [r.to_text() for r in answer.rrset]
+
+    def _failed(self, key: tuple[str, str], why: str) -> DnsTempError:
+        if len(self._failures) >= MAX_FAILURES:
+            del self._failures[next(iter(self._failures))]  # the oldest
+        self._failures[key] = (self._clock() + FAILURE_SECONDS, why)
+        return DnsTempError(why)
 
     async def txt(self, name: str) -> list[str]:
         return await self.query(name, "TXT")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +26,7 @@ from gateway.policy import Side
 from gateway.verdicts import Action, SmtpCode
 from tests import samples
 from tests.conftest import build_config
-from tests.fixtures_clamd import ClamdInstance, free_port
+from tests.fixtures_clamd import ClamdInstance, FakeClamd, free_port
 
 CLERK = "clerk@stanion-pc.gov.uk"
 CHAIR = "chair@stanion-pc.gov.uk"
@@ -248,38 +247,6 @@ async def test_content_beyond_clamd_inner_limits_is_reported(clamd: ClamdInstanc
 
 
 # --------------------------------------------------------------------------- faults
-
-FakeHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-FakeClamd = Callable[[FakeHandler], Awaitable[str]]
-
-
-@pytest.fixture
-async def fake_clamd() -> AsyncIterator[FakeClamd]:
-    servers: list[asyncio.Server] = []
-    tasks: set[asyncio.Task[None]] = set()
-
-    async def serve(handler: FakeHandler) -> str:
-        async def run(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
-            task = asyncio.current_task()
-            assert task is not None
-            tasks.add(task)
-            try:
-                await handler(r, w)
-            finally:
-                w.close()
-
-        server = await asyncio.start_server(run, "127.0.0.1", 0)
-        servers.append(server)
-        return f"tcp://127.0.0.1:{server.sockets[0].getsockname()[1]}"
-
-    yield serve
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
-    for server in servers:
-        server.close()
-        await server.wait_closed()
-
 
 async def _swallow_forever(r: asyncio.StreamReader, w: asyncio.StreamWriter) -> None:
     while await r.read(65536):

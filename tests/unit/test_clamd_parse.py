@@ -14,6 +14,7 @@ from gateway.adapters.clamd import (
     parse_address,
     parse_scan_reply,
     parse_version,
+    session_reply,
 )
 from gateway_ops.clamd import TEMPLATE, limits_for, render_conf
 
@@ -155,3 +156,16 @@ def test_template_is_package_data_and_config_links_to_it() -> None:
     assert str(TEMPLATE).endswith("gateway_ops/data/clamd.conf")
     shipped = Path(__file__).resolve().parents[2] / "config" / "clamd.conf"
     assert shipped.read_text() == TEMPLATE.read_text()
+
+
+@pytest.mark.parametrize("raw, number, expected", [
+    (b"1: stream: OK\0", 1, b"stream: OK\0"),
+    (b"12: stream: Eicar-Test-Signature FOUND\0", 12, b"stream: Eicar-Test-Signature FOUND\0"),
+    (b"2: stream: OK\0", 3, None),          # another command's answer
+    (b"stream: OK\0", 1, None),             # not numbered: not a session's answer
+    (b"x: stream: OK\0", 1, None),
+    (b"", 1, None),
+])
+def test_session_answers_are_matched_to_their_command(raw: bytes, number: int,
+                                                      expected: bytes | None) -> None:
+    assert session_reply(raw, number) == expected
