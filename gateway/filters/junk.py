@@ -16,7 +16,6 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -25,6 +24,7 @@ from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
 from gateway.config import Section
 from gateway.context import MessageContext
+from gateway.mime.workers import in_worker
 from gateway.people.senders import SenderBook, SendersConfig, load_book
 from gateway.pipeline import Stage
 from gateway.rules.junk import (
@@ -38,6 +38,7 @@ from gateway.rules.junk import (
     bulk_signal,
     display_name_signal,
     forged_known_signal,
+    html_readings,
     link_signal,
     lookalike_signal,
     own_domain_signal,
@@ -189,9 +190,10 @@ class JunkFilter:
         own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
         if own is None and book.known_source(from_addr) and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
-        # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
-        signals = await asyncio.to_thread(
-            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book)
+        # Reading the body (its HTML, every phrase) is CPU work: in a thread.
+        signals = await in_worker(
+            ctx.size, self._content_signals, msg, from_header, from_addr,
+            ctx.envelope.mail_from, book)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
                    *signals]
         if self.cfg.spamd is not None:
@@ -203,6 +205,7 @@ class JunkFilter:
                          mail_from: str, book: SenderBook) -> list[Signal | None]:
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
+        html = html_readings(msg)
         return [
             attachments_signal(attachment_names(msg)),
             display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail),
@@ -212,8 +215,8 @@ class JunkFilter:
                 book.known_domains(), self.free_mail),
             reply_to_signal(from_addr, reply_to, self.free_mail),
             bulk_signal(msg, self.cfg.known_lists),
-            link_signal(msg),
-            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases),
+            link_signal(msg, html),
+            *phrase_signals(body_text(msg, html), self.cfg.chain_phrases, self.cfg.advert_phrases),
         ]
 
     async def check(self, ctx: MessageContext) -> Report:
