@@ -1,55 +1,111 @@
-"""DATA's line reader: lines as aiosmtpd expects them, and other connections served while a
-message of many lines is read from the buffer."""
+"""DATA's content read in bulk: where it ends, what its lines become, the limits, and other
+connections served while a message already received is read."""
 
 from __future__ import annotations
 
 import asyncio
 
-from gateway.smtp.datalines import YIELD_EVERY, DataLines
+import pytest
+
+from gateway.smtp.datalines import YIELD_EVERY, DataRead, IdleTimer, read_data
+
+LIMIT = 2050  # a line of 2048 characters and its CRLF
 
 
-def _reader(data: bytes) -> asyncio.StreamReader:
-    reader = asyncio.StreamReader(limit=2050)
-    reader.feed_data(data)
-    reader.feed_eof()
+def _reader(*chunks: bytes) -> asyncio.StreamReader:
+    reader = asyncio.StreamReader(limit=LIMIT)
+    for chunk in chunks:
+        reader.feed_data(chunk)
     return reader
 
 
-async def _read_all(lines: DataLines) -> list[bytes]:
-    out = []
-    while (line := await lines.readuntil(b"\r\n")) != b".\r\n":
-        out.append(line)
-    return out
+async def _read(*chunks: bytes, size_limit: int | None = None) -> tuple[DataRead, bytes]:
+    """What DATA reads, and what is left for the next command."""
+    reader = _reader(*chunks, b"QUIT\r\n")
+    reader.feed_eof()
+    got = await read_data(reader, line_limit=LIMIT, size_limit=size_limit)
+    return got, await reader.read()
 
 
-async def test_lines_come_back_crlf_and_a_bare_lf_dot_stays_content() -> None:
-    lines = DataLines(_reader(b"one\ntwo\r\n.\nthree\r\n.\r\n"), 2050, 60, lambda _: None)
-    assert await _read_all(lines) == [b"one\r\n", b"two\r\n", b"..\r\n", b"three\r\n"]
+@pytest.mark.parametrize("wire, content", [
+    (b".\r\n", b""),
+    (b"one\r\ntwo\r\n.\r\n", b"one\r\ntwo\r\n"),
+    (b"bare\nlines\r\n.\r\n", b"bare\r\nlines\r\n"),
+    (b"..dot-stuffed\r\n...\r\n.\r\n", b".dot-stuffed\r\n..\r\n"),
+    (b"The end.\r\nof it.\r\n.\r\n", b"The end.\r\nof it.\r\n"),
+    # A lone dot after a bare LF, or ended by one, is content (SMTP smuggling), a line of its own.
+    (b"a\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", b"a\r\n.\r\nMAIL FROM:<x@y>\r\n"),
+    (b"a\r\n.\nb\r\n.\r\n", b"a\r\n.\r\nb\r\n"),
+    (b"a\r.\r\nb\r\n.\r\n", b"a\r.\r\nb\r\n"),
+])
+async def test_content_ends_only_at_crlf_dot_crlf(wire: bytes, content: bytes) -> None:
+    got, rest = await _read(wire)
+    assert got == DataRead(content)
+    assert rest == b"QUIT\r\n"  # the next command stays unread
 
 
-async def test_other_tasks_run_while_buffered_lines_are_read() -> None:
-    total = YIELD_EVERY * 8
-    lines = DataLines(_reader(b"x\r\n" * total + b".\r\n"), 2050, 60, lambda _: None)
-    read: list[bytes] = []
-    seen_by_other: list[int] = []
+async def test_the_end_split_between_packets_is_found() -> None:
+    wire = b"x" * 3000 + b"\r\n" + b"line\r\n" * 1000 + b".\r\n"
+    for cut in (3000, 3001, 3002, 3003, len(wire) - 2, len(wire) - 1):
+        got, rest = await _read(wire[:cut], wire[cut:])
+        assert got.problem == "line" and rest == b"QUIT\r\n"
+    wire = b"line\r\n" * 1000 + b".\r\n"
+    for cut in range(len(wire) - 6, len(wire)):
+        got, rest = await _read(wire[:cut], wire[cut:])
+        assert got == DataRead(b"line\r\n" * 1000) and rest == b"QUIT\r\n"
 
-    async def read_message() -> None:
-        while (line := await lines.readuntil(b"\r\n")) != b".\r\n":
-            read.append(line)
+
+@pytest.mark.parametrize("line, problem", [
+    (b"a" * 2048 + b"\r\n", None),
+    (b"a" * 2049 + b"\r\n", "line"),
+    (b"a" * 2048 + b"\n", None),  # made CRLF, it is 2050
+    (b"a" * 2049 + b"\n", "line"),
+    (b"a" * 100_000 + b"\r\n", "line"),
+])
+async def test_line_length_limit(line: bytes, problem: str | None) -> None:
+    got, rest = await _read(b"before\r\n" + line + b"after\r\n.\r\n")
+    assert got.problem == problem
+    assert rest == b"QUIT\r\n"  # read through to its end, in step with the client
+    if problem is None:
+        assert got.content.endswith(b"a\r\nafter\r\n")
+
+
+async def test_too_much_data_is_read_through_and_kept_no_further() -> None:
+    got, rest = await _read(b"0123456789\r\n" * 1000, b".\r\n", size_limit=5000)
+    assert got == DataRead(b"", "size") and rest == b"QUIT\r\n"
+
+
+async def test_a_client_gone_before_the_end_is_an_incomplete_read() -> None:
+    reader = _reader(b"half a message\r\n")
+    reader.feed_eof()
+    with pytest.raises(asyncio.IncompleteReadError):
+        await read_data(reader, line_limit=LIMIT, size_limit=None)
+
+
+async def test_other_tasks_run_while_received_content_is_read() -> None:
+    # Short lines that each end in ". CRLF": one piece each, all already in the buffer.
+    pieces = YIELD_EVERY * 8
+    reader = _reader(b"end.\r\n" * pieces + b".\r\n")
+    seen_by_other: list[bool] = []
+    done = asyncio.Event()
+
+    async def read_message() -> DataRead:
+        try:
+            return await read_data(reader, line_limit=LIMIT, size_limit=None)
+        finally:
+            done.set()
 
     async def other_connection() -> None:
-        seen_by_other.append(len(read))
+        seen_by_other.append(done.is_set())
 
-    # Every line is already in the buffer, so without a pause the reader would finish before
-    # the other task first ran.
-    await asyncio.gather(read_message(), other_connection())
-    assert len(read) == total
-    assert seen_by_other and seen_by_other[0] < YIELD_EVERY
+    got, _ = await asyncio.gather(read_message(), other_connection())
+    assert got.content == b"end.\r\n" * pieces
+    assert seen_by_other == [False]  # it ran before the whole message was read
 
 
-async def test_a_line_over_the_limit_is_handed_on_as_too_long() -> None:
-    lines = DataLines(_reader(b"a" * 5000 + b"\r\nshort\r\n.\r\n"), 2050, 60, lambda _: None)
-    got = await _read_all(lines)
-    assert len(got) == 2
-    assert len(got[0]) > 2050 and got[0].endswith(b"\r\n")
-    assert got[1] == b"short\r\n"
+async def test_the_idle_timer_is_renewed_a_quarter_timeout_at_a_time() -> None:
+    renewals: list[float] = []
+    timer = IdleTimer(60, renewals.append)
+    for _ in range(100):  # packets in quick succession: one renewal
+        timer()
+    assert renewals == [75.0]
