@@ -38,7 +38,7 @@ from gateway.mime.documents import (
     read_document,
 )
 from gateway.mime.html import read_html
-from gateway.mime.workers import CPUS, LARGE
+from gateway.mime.workers import LARGE, pool_for
 from gateway.rules.phrases import word_set
 
 if TYPE_CHECKING:
@@ -320,10 +320,10 @@ def _result(progress: _Progress, *extra: Unreadable) -> Extraction:
     )
 
 
-# Readers get threads of their own: one stuck in a library for a hostile file then cannot
-# take the pools that parsing, DNS look-ups and file writes use. Large messages are read one
-# per CPU at a time, and never in the threads small ones are read in.
-_READERS = {True: ThreadPoolExecutor(max_workers=CPUS, thread_name_prefix="large-reader"),
+# Readers of small messages get threads of their own: one stuck in a library for a hostile file
+# then cannot take the threads that parsing, DNS look-ups and file writes use. Large messages
+# are read in the pool of all work on large messages (one per CPU at a time), never in these.
+_READERS = {True: pool_for(LARGE),
             False: ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-reader")}
 # How long past its own deadline a reader may take to notice it before it is left behind.
 _GRACE = 2.0
