@@ -83,10 +83,16 @@ class _Content:
         if self.problem is None and self._too_long(lines):
             self._fail("line")
         if self.problem is None:
-            lines = _STUFFED.sub(b"", lines)
-            self.pieces.append(lines.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+            # Each step only when there is something to do: a search costs less than a copy.
+            if lines[:1] == b"." or b"\n." in lines:
+                lines = _STUFFED.sub(b"", lines)
+            if lines.count(b"\n") != lines.count(b"\r\n"):
+                lines = lines.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+            self.pieces.append(lines)
 
     def _too_long(self, lines: bytes) -> bool:
+        if max(map(len, lines.split(b"\n"))) < self.line_limit - 1:
+            return False
         for m in self.long_line.finditer(lines):
             length = len(m.group(0)) + 1  # with its LF
             if not m.group(0).endswith(b"\r"):
