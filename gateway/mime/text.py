@@ -8,10 +8,11 @@ big, out of time) is reported as :class:`Unreadable`, never passed over as clean
 kinds (pictures, .zip, old .doc) are not opened; only their names are looked at.
 
 Reading is bounded in bytes, pages, cells and time (:class:`TextLimits`). :func:`message_text`
-reads in a small thread pool of its own, so the event loop never waits and a stuck reader cannot
-take the threads other parts of the gateway need; a reader still busy at the deadline is left
-behind, and what was read until then is kept. Several filters reading the same message share one
-reading.
+reads in worker threads (a small message's in a pool of its own, so a stuck reader cannot take
+the threads other parts of the gateway need; a large one's with the other work on large
+messages), so the event loop never waits; a reader still busy at the deadline is left behind,
+and what was read until then is kept. Several filters reading the same message share one
+reading, of the message as parsed once for every check.
 """
 
 from __future__ import annotations
