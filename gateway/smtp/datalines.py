@@ -30,6 +30,7 @@ __all__ = ["YIELD_EVERY", "DataRead", "IdleTimer", "read_data"]
 # Pieces already received are read without waiting; this many, then other connections run.
 YIELD_EVERY = 64
 _DOT_END = b".\r\n"
+_BATCH = 64 * 1024
 _STUFFED = re.compile(rb"(?m)^\.(?!\r?\n)")  # a leading dot, unless the line is only a dot
 
 
@@ -118,7 +119,8 @@ async def read_data(reader: asyncio.StreamReader, *, line_limit: int,
     away before the end."""
     content = _Content(line_limit, size_limit)
     before = b"\r\n"  # the two bytes before what is read next
-    pieces = 0
+    batch: list[bytes] = []  # pieces not yet handed to content: prose ends many lines in "."
+    batched = pieces = 0
     while True:
         pieces += 1
         if pieces % YIELD_EVERY == 0:
@@ -132,7 +134,13 @@ async def read_data(reader: asyncio.StreamReader, *, line_limit: int,
         else:
             text = piece[:-3]
             if (before + text)[-2:] == b"\r\n":
-                content.add(text)
+                batch.append(text)
+                content.add(b"".join(batch))
                 return content.result()
-        content.add(piece)
-        before = (before + piece)[-2:]
+        batch.append(piece)
+        batched += len(piece)
+        if batched >= _BATCH:
+            content.add(b"".join(batch))
+            batch.clear()
+            batched = 0
+        before = piece[-2:] if len(piece) > 1 else (before + piece)[-2:]
