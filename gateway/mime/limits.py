@@ -98,6 +98,9 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 counting = _is_text(fields)
             if stop and (parts > stop.max_parts or depth > stop.max_depth):
                 break
+            if not stack:  # a message of one part: the rest is its body
+                text += len(data) - m.end() if counting else 0
+                break
             continue
         if not stripped.startswith(b"--") or not stack:
             if counting:

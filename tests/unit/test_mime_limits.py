@@ -46,8 +46,15 @@ def test_too_complex_says_which_limit(c: Complexity, why: str | None) -> None:
 
 
 def test_measuring_stops_once_over_a_limit() -> None:
-    data = HEAD + b"\r\n" + b"x" * 100 + b"\r\n" * 10_000
-    assert measure(data, MimeLimits(max_text=50)).text < 200
+    data = multipart(b"Content-Type: text/plain\r\n\r\n" + b"x\r\n" * 10_000,
+                     *[b"\r\npart\r\n"] * 2000)
+    stopped = measure(data, MimeLimits(max_text=50))
+    assert stopped.text < 100 and stopped.parts == 2
+    assert measure(data) == Complexity(2002, 1, 30_000 + 2000 * 6)
+
+
+def test_a_message_of_one_part_is_its_body() -> None:
+    assert measure(HEAD + b"\r\n" + b"x" * 100 + b"\r\n" * 10_000).text == 20_100
 
 
 def test_html_read_once_gives_text_and_links() -> None:
