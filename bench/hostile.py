@@ -509,9 +509,23 @@ def by_second(times: Sequence[tuple[float, float]], seconds: int = 12) -> str:
         shown) + more
 
 
-async def latency_section(opts: Options, runs: int, window: float) -> list[str]:
-    scenarios: list[tuple[str | None, int]] = [(None, 0)]
-    scenarios += [(kind, n) for kind in HOSTILE for n in (1, 3)]
+def latency_scenarios(cases: str) -> list[tuple[str | None, int]]:
+    """The latency cases to run: all, or those ``--case`` names (``parts:3,html``)."""
+    every: list[tuple[str | None, int]] = [(None, 0)]
+    every += [(kind, n) for kind in HOSTILE for n in (1, 3)]
+    if not cases:
+        return every
+    chosen = []
+    for name in cases.split(","):
+        kind, _, n = name.partition(":")
+        chosen += [(k, c) for k, c in every
+                   if (k or "none") == kind and (not n or str(c) == n)]
+    return chosen
+
+
+async def latency_section(opts: Options, runs: int, window: float,
+                          cases: str = "") -> list[str]:
+    scenarios = latency_scenarios(cases)
     rows, notes = [], []
     for kind, count in scenarios:
         results = []
@@ -765,7 +779,7 @@ async def main(args: argparse.Namespace) -> int:
                 print("\n".join(await memory_section(opts, runs)), flush=True)
             if "latency" in only:
                 print("\n### A small message's round trip while hostile messages run\n")
-                print("\n".join(await latency_section(opts, runs, window)), flush=True)
+                print("\n".join(await latency_section(opts, runs, window, args.case)), flush=True)
             if "flood" in only:
                 print("\n### Connection flood from one address\n")
                 print("\n".join(await flood_section(opts, runs, rounds)), flush=True)
@@ -793,6 +807,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default 8; 2 with --quick)")
     p.add_argument("--only", default="",
                    help="comma-separated parts to run: memory, latency, flood (default all)")
+    p.add_argument("--case", default="",
+                   help="with the latency part: comma-separated cases to run, a hostile kind "
+                        f"({', '.join(['none', *HOSTILE])}) with an optional ':COUNT' "
+                        "(1 or 3), e.g. parts:3,html:3 (default all)")
     p.add_argument("--py-spy", type=Path, metavar="DIR",
                    help="attach py-spy (on PATH) to every gateway; raw stacks go to DIR")
     p.add_argument("--py-spy-gil", action="store_true",

@@ -192,7 +192,8 @@ def assemble(config: Config) -> Assembly:
     pipelines = {
         side: Pipeline(side, [BY_NAME[n].build(config) for n in chain_names(config, side)],
                        policy, config.gateway.filter_timeout,
-                       MimeLimits(config.gateway.max_parts, config.gateway.max_depth))
+                       MimeLimits(config.gateway.max_parts, config.gateway.max_depth,
+                                  config.gateway.max_text_size))
         for side in BOTH
     }
     return Assembly(config, policy, pipelines)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.policy
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from email.message import EmailMessage
 from email.parser import BytesParser
 
+from gateway.mime.workers import in_worker
 from gateway.policy import Side
 from gateway.verdicts import Finding
 
@@ -29,6 +30,19 @@ def parse_message(data: bytes) -> EmailMessage:
     return msg
 
 
+_FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.M)
+
+
+def _trace_fields_on_top(before: bytes, now: bytes) -> bool:
+    """Whether ``now`` is ``before`` with header fields put on top that no check reads: the
+    gateway's own record of what it did (``Authentication-Results``, ``X-...`` fields)."""
+    if len(now) <= len(before) or not now.endswith(before):
+        return False
+    names = _FIELD_NAME.findall(now[: len(now) - len(before)])
+    return bool(names) and all(n.lower() == b"authentication-results"
+                               or n[:2].lower() == b"x-" for n in names)
+
+
 @dataclass(frozen=True)
 class Envelope:
     mail_from: str  # "" for the null sender <>
@@ -40,9 +54,11 @@ class Envelope:
 class MessageContext:
     """Everything a filter may look at for one message.
 
-    ``data`` is the message as it stands now (CRLF line endings), ``message`` is ``data`` parsed
-    (once per version of ``data``). Filters do not change either: they return a report and the
-    pipeline applies its change. ``findings`` holds what earlier steps found.
+    ``data`` is the message as it stands now (CRLF line endings), ``message`` is ``data`` parsed.
+    A message is parsed once: the fields that checks put on top to record what they did
+    (``Authentication-Results``, ``X-...``) are in ``data`` but not in ``message``; any other
+    change to ``data`` is parsed anew. Filters do not change either: they return a report and
+    the pipeline applies its change. ``findings`` holds what earlier steps found.
     """
 
     id: str
@@ -73,7 +89,7 @@ class MessageContext:
         intricate message never holds up the event loop."""
         if self._message is None:
             data = self.data
-            msg = await asyncio.to_thread(parse_message, data)
+            msg = await in_worker(len(data), parse_message, data)
             if self.data is data:
                 self._message = msg
             return msg
@@ -81,8 +97,9 @@ class MessageContext:
 
     def replace_data(self, data: bytes) -> None:
         if data is not self.data:
+            if self._message is not None and not _trace_fields_on_top(self.data, data):
+                self._message = None
             self.data = data
-            self._message = None
 
     @property
     def size(self) -> int:

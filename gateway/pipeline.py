@@ -65,7 +65,8 @@ PIPELINE_KINDS = (
     Kind("malformed", "the message is built in a way a check cannot read (the same on every "
          "try)", Action.HOLD, Action.REFUSE, Release.FORCE, refuse=SmtpCode(554, "5.6.0"),
          advice=_FORCE_ADVICE),
-    Kind("too-complex", "too many parts, or parts nested too deep, to check safely",
+    Kind("too-complex", "too many parts, parts or HTML nested too deep, or too much text, to "
+         "check safely",
          Action.HOLD, Action.REFUSE, Release.FORCE, refuse=SmtpCode(554, "5.6.0"),
          advice=_FORCE_ADVICE),
 )

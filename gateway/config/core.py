@@ -49,6 +49,7 @@ class GatewayConfig:
     data_timeout: float = 60.0  # between two lines of one message
     max_parts: int = 1000  # MIME parts a message may have to be checked
     max_depth: int = 20  # how deep its multiparts may nest
+    max_text_size: int = 8 * 1024 * 1024  # bytes of body text (plain and HTML) it may have
     session_lifetime: float = 3600.0
     filter_timeout: float = 120.0
     shutdown_grace: float = 30.0
@@ -149,6 +150,7 @@ def parse_gateway(s: Section) -> GatewayConfig:
         data_timeout=s.number("data_timeout", 60.0, minimum=1),
         max_parts=s.integer("max_parts", 1000, minimum=10),
         max_depth=s.integer("max_depth", 20, minimum=3, maximum=500),
+        max_text_size=s.size("max_text_size", "8MiB"),
         session_lifetime=s.number("session_lifetime", 3600.0, minimum=1),
         filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),

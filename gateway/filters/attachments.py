@@ -10,11 +10,11 @@ rules themselves are in :mod:`gateway.rules.attachments`.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 
 from gateway.config import Section
 from gateway.context import MessageContext
+from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.rules.attachments import (
     DEFAULT_BLOCKED,
@@ -107,6 +107,7 @@ class AttachmentsFilter:
     async def check(self, ctx: MessageContext) -> Report:
         from_outside = ctx.side == "inbound"
         # Decoding and unpacking a large message is CPU work: keep it off the event loop.
-        dangers = await asyncio.to_thread(
-            lambda: inspect_message(ctx.message, self.cfg.rules, from_outside=from_outside))
+        dangers = await in_worker(
+            ctx.size, lambda: inspect_message(ctx.message, self.cfg.rules,
+                                              from_outside=from_outside))
         return report(dangers)

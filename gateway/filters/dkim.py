@@ -7,7 +7,6 @@ Without a configured key the filter passes mail on unsigned and says so once at 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import stat
@@ -24,6 +23,7 @@ from gateway.adapters.dkim_signing import (
 from gateway.config import Section
 from gateway.context import MessageContext
 from gateway.mime.longlines import conform_line_length
+from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.verdicts import Change, Finding, Kind, Report, Severity
 
@@ -151,9 +151,9 @@ class DkimFilter:
         # A server on the way may break a line over 998 characters, under the signature: such
         # parts are re-encoded first (RFC 5322's limit; the words stay the same).
         if ctx.size > _THREAD_ABOVE:
-            conformed = await asyncio.to_thread(conform_line_length, ctx.data)
+            conformed = await in_worker(ctx.size, conform_line_length, ctx.data)
             data = conformed or ctx.data
-            header = await asyncio.to_thread(sign, data, self.keys)
+            header = await in_worker(ctx.size, sign, data, self.keys)
         else:
             conformed = conform_line_length(ctx.data)
             data = conformed or ctx.data

@@ -7,7 +7,6 @@ includes a privacy notice." The MIME work is :mod:`gateway.mime.footer`; this mo
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from gateway.config import Section
 from gateway.context import MessageContext
 from gateway.mime.footer import SIGNED_POLICIES, Footer, apply_footer
+from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.verdicts import Action, Change, Finding, Kind, Report, Severity
 
@@ -117,7 +117,7 @@ class FooterFilter:
 
     async def check(self, ctx: MessageContext) -> Report:
         if ctx.size > _THREAD_ABOVE:
-            result = await asyncio.to_thread(apply_footer, ctx.data, self.footer, self.signed)
+            result = await in_worker(ctx.size, apply_footer, ctx.data, self.footer, self.signed)
         else:
             result = apply_footer(ctx.data, self.footer, self.signed)
         severity = Severity.MEDIUM if result.outcome == "signed-rejected" else Severity.INFO

@@ -17,7 +17,6 @@ Residents are unknown senders too, so being unknown is not junk by itself. The f
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -26,6 +25,7 @@ from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
 from gateway.config import Section
 from gateway.context import MessageContext
+from gateway.mime.workers import in_worker
 from gateway.people.senders import SenderBook, SendersConfig, load_book
 from gateway.pipeline import Stage
 from gateway.rules.junk import (
@@ -39,6 +39,7 @@ from gateway.rules.junk import (
     bulk_signal,
     display_name_signal,
     forged_known_signal,
+    html_readings,
     link_signal,
     lookalike_signal,
     own_domain_signal,
@@ -217,10 +218,10 @@ class JunkFilter:
             from_domain and reads_list(msg, self.cfg.known_lists, from_domain))
         if own is None and known and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
-        # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
-        signals = await asyncio.to_thread(
-            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book,
-            auth)
+        # Reading the body (its HTML, every phrase) is CPU work: in a thread.
+        signals = await in_worker(
+            ctx.size, self._content_signals, msg, from_header, from_addr,
+            ctx.envelope.mail_from, book, auth)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
                    *signals]
         if self.cfg.spamd is not None:
@@ -237,6 +238,7 @@ class JunkFilter:
         # A council's, police force's or NHS body's clerk or chair may sign as such (not a
         # university's or school's: their students and pupils have addresses there too).
         public_body = from_domain in shown and in_public_body_registry(from_domain)
+        html = html_readings(msg)
         return [
             attachments_signal(attachment_names(msg)),
             display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail,
@@ -247,8 +249,8 @@ class JunkFilter:
                 book.known_domains(), self.free_mail, book.council_domains, shown),
             reply_to_signal(from_addr, reply_to, self.free_mail),
             bulk_signal(msg, self.cfg.known_lists),
-            link_signal(msg),
-            *phrase_signals(body_text(msg), self.cfg.chain_phrases, self.cfg.advert_phrases,
+            link_signal(msg, html),
+            *phrase_signals(body_text(msg, html), self.cfg.chain_phrases, self.cfg.advert_phrases,
                             self.cfg.fraud_phrases),
         ]
 

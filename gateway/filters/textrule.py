@@ -10,7 +10,6 @@ of their config sections is here too.
 
 from __future__ import annotations
 
-import asyncio
 import re
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from gateway.config import Section
 from gateway.context import MessageContext
 from gateway.mime.text import Extraction, message_text
+from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.rules.phrases import PhraseError, phrase_regex
 from gateway.rules.wording import Hit, ascii_safe, group_hits
@@ -83,14 +83,21 @@ class TextRuleFilter(ABC):
     def unread(self, extraction: Extraction) -> tuple[Finding, ...]:
         """Attachments this filter could not look into: recorded, never taken as clean."""
         return tuple(Finding(self.name, UNREADABLE.code, Severity.INFO, str(u))
-                     for u in extraction.unreadable)
+                     for u in extraction.unreadable if not u.too_complex)
+
+    def too_complex(self, extraction: Extraction) -> tuple[Finding, ...]:
+        """Parts built beyond what the gateway reads: the words there were not checked."""
+        return tuple(Finding(self.name, "too-complex", Severity.MEDIUM, str(u),
+                             f"Message rejected: {u}")
+                     for u in extraction.unreadable if u.too_complex)
 
     async def check(self, ctx: MessageContext) -> Report:
         extraction = await message_text(ctx)
         # Matching 10 MB of text takes a noticeable fraction of a second: not on the event loop.
-        case = await asyncio.to_thread(self.examine, extraction, ctx)
+        case = await in_worker(ctx.size, self.examine, extraction, ctx)
+        beyond = self.too_complex(extraction)
         if case is None:
-            return Report(self.unread(extraction))
+            return Report(beyond + self.unread(extraction))
         notices: tuple[Notice, ...] = ()
         if self.notify_sender and case.notice_subject:
             notices = (Notice(case.notice_subject, "{outcome}\n\n" + case.notice_body,
@@ -99,7 +106,7 @@ class TextRuleFilter(ABC):
         if case.header is not None:
             name, value = case.header
             tag = Change(add_headers=((name, ascii_safe(value)),))
-        return Report(case.findings, tag=tag, notices=notices)
+        return Report(beyond + case.findings, tag=tag, notices=notices)
 
 
 def subject_of(extraction: Extraction) -> str:

@@ -18,8 +18,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from lxml import etree
-from lxml import html as lxml_html
+from gateway.mime.html import html_to_text
 
 __all__ = [
     "DocumentError",
@@ -96,65 +95,6 @@ def decode_text(data: bytes, charset: str | None = None) -> str:
             except (LookupError, ValueError):  # unknown, or not a name at all ("utf-8\0")
                 pass
     return data.decode("cp1252", errors="replace")
-
-
-# Elements that start a new line of text; inline elements (b, span, a, ...) join their words.
-_BLOCKS = frozenset("""
-    address article aside blockquote caption center dd details dialog div dl dt fieldset
-    figcaption figure footer form h1 h2 h3 h4 h5 h6 header hr legend li main nav ol p pre
-    section summary table tbody td tfoot th thead tr ul
-""".split())
-_INVISIBLE = frozenset({"script", "style", "head", "template", "noscript", "object", "svg"})
-
-
-def html_to_text(markup: str | bytes) -> str:
-    """The text a reader sees: tags dropped, block elements on lines of their own.
-
-    Words split by inline tags (``con<b>fid</b>ential``) come out joined, as they are read; block
-    elements are set apart by blank lines so that paragraphs stay paragraphs. Parsed with lxml's
-    forgiving HTML parser (the one BeautifulSoup uses, without the tree BeautifulSoup builds on
-    top: that took 10 seconds for a 7 MB page, lxml alone a fraction of one).
-    """
-    if isinstance(markup, str):
-        if not markup.strip():
-            return ""
-        if markup.lstrip().startswith("<?xml"):
-            markup = markup.encode("utf-8")  # lxml refuses str with an encoding declaration
-    elif not markup.strip():
-        return ""
-    try:
-        root = lxml_html.document_fromstring(markup)
-    except (etree.ParserError, ValueError):
-        return ""
-    parts: list[str] = []
-    walk = etree.iterwalk(root, events=("start", "end", "comment", "pi"))
-    for event, element in walk:
-        if event in ("comment", "pi"):  # not shown; the text after it is
-            if element.tail:
-                parts.append(element.tail)
-            continue
-        tag = element.tag if isinstance(element.tag, str) else ""
-        if event == "start":
-            if tag in _INVISIBLE:
-                walk.skip_subtree()
-                continue
-            if tag == "br":
-                parts.append("\n")
-            elif tag in _BLOCKS:
-                parts.append("\n\n")
-            if element.text:
-                parts.append(element.text)
-        else:
-            if tag in _BLOCKS:
-                parts.append("\n\n")
-            if element.tail:
-                parts.append(element.tail)
-    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
-    out: list[str] = []
-    for line in lines:
-        if line or (out and out[-1]):
-            out.append(line)
-    return "\n".join(out).strip()
 
 
 def _bounded(text: str, limits: DocumentLimits) -> DocumentText:

@@ -8,10 +8,11 @@ big, out of time) is reported as :class:`Unreadable`, never passed over as clean
 kinds (pictures, .zip, old .doc) are not opened; only their names are looked at.
 
 Reading is bounded in bytes, pages, cells and time (:class:`TextLimits`). :func:`message_text`
-reads in a small thread pool of its own, so the event loop never waits and a stuck reader cannot
-take the threads other parts of the gateway need; a reader still busy at the deadline is left
-behind, and what was read until then is kept. Several filters reading the same message share one
-reading.
+reads in worker threads (a small message's in a pool of its own, so a stuck reader cannot take
+the threads other parts of the gateway need; a large one's with the other work on large
+messages), so the event loop never waits; a reader still busy at the deadline is left behind,
+and what was read until then is kept. Several filters reading the same message share one
+reading, of the message as parsed once for every check.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ from gateway.mime.documents import (
     DocumentLimits,
     OutOfTime,
     decode_text,
-    html_to_text,
     read_document,
 )
+from gateway.mime.html import read_html
+from gateway.mime.workers import LARGE, pool_for
 from gateway.rules.phrases import word_set
 
 if TYPE_CHECKING:
@@ -79,10 +81,13 @@ class TextPiece:
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A part of the message whose words could not be checked (in full)."""
+    """A part of the message whose words could not be checked (in full). ``too_complex``: the
+    part is built beyond what the gateway reads (HTML nested too deep), so what it hides is a
+    finding the policy decides, not a note."""
 
     place: str
     reason: str
+    too_complex: bool = False
 
     def __str__(self) -> str:
         return f"{self.place} could not be checked: {self.reason}"
@@ -252,7 +257,11 @@ def _leaf(part: Message, within: str, limits: TextLimits,
         return
     text = decode_text(payload, part.get_content_charset())
     if ctype == "text/html":
-        text = html_to_text(text)
+        html = read_html(text, links=False)
+        text = html.text
+        if html.too_deep:
+            yield Unreadable(place, "its HTML is nested too deep to read all of it",
+                             too_complex=True)
     yield TextPiece(kind, place, matchable(text))
 
 
@@ -312,19 +321,24 @@ def _result(progress: _Progress, *extra: Unreadable) -> Extraction:
     )
 
 
-# Readers get threads of their own: one stuck in a library for a hostile file then cannot
-# take the default pool that DNS look-ups and file writes use.
-_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-reader")
+# Readers of small messages get threads of their own: one stuck in a library for a hostile file
+# then cannot take the threads that parsing, DNS look-ups and file writes use. Large messages
+# are read in the pool of all work on large messages (one per CPU at a time), never in these.
+_READERS = {True: pool_for(LARGE),
+            False: ThreadPoolExecutor(max_workers=2, thread_name_prefix="text-reader")}
 # How long past its own deadline a reader may take to notice it before it is left behind.
 _GRACE = 2.0
 
 
-async def extract_async(data: bytes | Message, limits: TextLimits | None = None) -> Extraction:
-    """Read a message in the reader threads; never takes much longer than ``limits.seconds``."""
+async def extract_async(data: bytes | Message, limits: TextLimits | None = None, *,
+                        size: int | None = None) -> Extraction:
+    """Read a message in the reader threads; never takes much longer than ``limits.seconds``.
+    ``size`` is the message's size in bytes, when ``data`` is already parsed."""
     limits = limits or TextLimits()
+    large = (len(data) if isinstance(data, bytes) else size or 0) >= LARGE
     progress = _Progress(time.monotonic() + limits.seconds)
     loop = asyncio.get_running_loop()
-    job = loop.run_in_executor(_POOL, _collect, data, limits, progress)
+    job = loop.run_in_executor(_READERS[large], _collect, data, limits, progress)
     try:
         async with asyncio.timeout(limits.seconds + _GRACE):
             await job
@@ -361,7 +375,9 @@ async def message_text(ctx: MessageContext, limits: TextLimits | None = None) ->
         hit = _SHARED.get(key)
     if hit is not None and hit[1] == limits and _same_message(hit[0], ctx.data):
         return hit[2]
-    result = await extract_async(ctx.data, limits)
+    # The message as parsed once for every check (header fields put on top since are the
+    # gateway's own record and hold no words to check).
+    result = await extract_async(await ctx.parsed(), limits, size=ctx.size)
     with _SHARED_LOCK:
         if key not in _SHARED:
             weakref.finalize(ctx, _forget, key)

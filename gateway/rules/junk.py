@@ -13,15 +13,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parseaddr
 from urllib.parse import urlsplit
 
-from bs4 import BeautifulSoup
-
 from gateway.authcheck import AuthResults, org_domain
+from gateway.mime.html import HtmlReading, read_html
 from gateway.people.senders import SenderBook
 from gateway.rules.lookalike import normalise_domain, resemblance
 from gateway.rules.wording import one_line
@@ -40,6 +39,7 @@ __all__ = [
     "lookalike_signal",
     "own_domain_signal",
     "body_text",
+    "html_readings",
     "phrase_signals",
     "reads_list",
     "reply_to_signal",
@@ -314,28 +314,31 @@ def _parts(msg: Message, subtype: str) -> list[str]:
     return out
 
 
-def body_text(msg: Message) -> str:
+def html_readings(msg: Message) -> tuple[HtmlReading, ...]:
+    """Each HTML body part read once (its first ``MAX_TEXT`` characters), for
+    :func:`body_text` and :func:`link_signal` alike."""
+    return tuple(read_html(html) for html in _parts(msg, "html"))
+
+
+def body_text(msg: Message, html: Sequence[HtmlReading] | None = None) -> str:
     """Subject and the readable text of the body (HTML parts reduced to their text)."""
     chunks = [str(msg.get("subject", "") or "")]
     chunks += _parts(msg, "plain")
-    for html in _parts(msg, "html"):
-        chunks.append(BeautifulSoup(html, "html.parser").get_text(" "))
+    chunks += [r.text for r in (html_readings(msg) if html is None else html)]
     return " ".join(" ".join(chunks).split())
 
 
 _URLISH = re.compile(r"^\s*(?:https?://)?((?:[\w-]+\.)+[a-z]{2,})(?:[/:?#]\S*)?\s*$", re.I)
 
 
-def link_signal(msg: Message) -> Signal | None:
+def link_signal(msg: Message, html: Sequence[HtmlReading] | None = None) -> Signal | None:
     """A link whose text shows one web address and whose target is another."""
-    for html in _parts(msg, "html"):
-        soup = BeautifulSoup(html, "html.parser")
-        for a in soup.find_all("a", href=True):
-            shown = a.get_text(" ", strip=True)
-            m = _URLISH.match(shown)
+    for reading in html_readings(msg) if html is None else html:
+        for link in reading.links:
+            m = _URLISH.match(link.shown)
             if not m:
                 continue
-            href = str(a["href"]).strip()
+            href = link.href.strip()
             try:
                 target = (urlsplit(href).hostname or "").lower()
             except ValueError:
@@ -344,8 +347,8 @@ def link_signal(msg: Message) -> Signal | None:
                 continue
             if org_domain(m.group(1)) != org_domain(target):
                 return Signal("link-mismatch", STRONG,
-                              f'Looks like phishing: a link shows "{_visible(shown, 60)}" but '
-                              f"leads to {_visible(target, 60)}.", Severity.HIGH)
+                              f'Looks like phishing: a link shows "{_visible(link.shown, 60)}" '
+                              f"but leads to {_visible(target, 60)}.", Severity.HIGH)
     return None
 
 

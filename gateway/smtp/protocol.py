@@ -12,11 +12,11 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
 from gateway.smtp import replies
-from gateway.smtp.datalines import DataLines
+from gateway.smtp.datalines import IdleTimer, read_data
 from gateway.smtp.logins import network_of
 
 if TYPE_CHECKING:
@@ -80,6 +80,7 @@ class GatewaySMTP(SMTP):
         self.processing = False  # the handler is dealing with a message: do not cut it off
         self._junk = 0
         self._lifetime: asyncio.TimerHandle | None = None
+        self._data_timer: IdleTimer | None = None
 
     def _create_session(self) -> Session:
         return GatewaySession(self.loop)
@@ -198,17 +199,46 @@ class GatewaySMTP(SMTP):
         await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd's DATA loop reads through a DataLines: bare LF, smuggling-safe dots, lines
-        # over the limit and a per-line idle timer (gateway/smtp/datalines.py).
-        reader = self._reader
-        lines = DataLines(reader, self.line_length_limit,
-                          self.side_handler.gateway.config.gateway.data_timeout,
-                          self._reset_timeout)
-        reader.readuntil = lines.readuntil  # type: ignore[method-assign,assignment]
+        # aiosmtpd's own DATA, but with the content read in bulk (gateway/smtp/datalines.py):
+        # its loop in Python over every line held the event loop for other connections. The
+        # idle timer is renewed as bytes arrive (data_received), however long the upload.
+        if await self.check_helo_needed():
+            return
+        if await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        self._data_timer = IdleTimer(self.side_handler.gateway.config.gateway.data_timeout,
+                                     self._reset_timeout)
         try:
-            await super().smtp_DATA(arg)
+            read = await read_data(self._reader, line_limit=self.line_length_limit,
+                                   size_limit=self.data_size_limit)
+        except (asyncio.CancelledError, asyncio.IncompleteReadError):
+            log.info("connection lost during DATA")
+            self._writer.close()
+            raise
         finally:
-            del reader.readuntil
+            self._data_timer = None
+        if read.problem is not None:
+            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if read.problem == "line"
+                            else "552 Error: Too much mail data")
+            self._set_post_data_state()  # type: ignore[no-untyped-call]  # untyped in aiosmtpd
+            return
+        self.envelope.content = self.envelope.original_content = read.content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
+
+    def data_received(self, data: bytes) -> None:
+        if self._data_timer is not None:  # during DATA the timer counts from the last bytes
+            self._data_timer()
+        super().data_received(data)
 
     def _abandon_upstream(self) -> None:
         """Close the next-hop transaction of an abandoned client transaction (QUIT, a dropped

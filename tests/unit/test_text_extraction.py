@@ -7,6 +7,7 @@ import io
 import threading
 import zipfile
 from collections.abc import Iterator
+from email.message import Message
 
 import pytest
 
@@ -259,10 +260,11 @@ async def test_one_reading_is_shared_while_only_headers_are_added(
     calls = 0
     real = text.extract_async
 
-    async def counting(data: bytes, limits: TextLimits | None = None) -> text.Extraction:
+    async def counting(data: bytes | Message, limits: TextLimits | None = None, *,
+                       size: int | None = None) -> text.Extraction:
         nonlocal calls
         calls += 1
-        return await real(data, limits)
+        return await real(data, limits, size=size)
 
     monkeypatch.setattr(text, "extract_async", counting)
     data = as_bytes(message_with(subject="one"))
@@ -274,3 +276,16 @@ async def test_one_reading_is_shared_while_only_headers_are_added(
     ctx.replace_data(b"Subject: two\r\n" + ctx.data)  # a new Subject: read again
     again = await message_text(ctx)
     assert calls == 2 and again.pieces[0].text == "two"
+
+
+async def test_the_message_is_parsed_once_while_checks_only_record_what_they_did() -> None:
+    data = as_bytes(message_with(subject="one", body="hello"))
+    ctx = MessageContext("m1", "inbound", Envelope("a@example.org", ["b@stanion-pc.gov.uk"]), data)
+    parsed = await ctx.parsed()
+    ctx.replace_data(b"Authentication-Results: gw; spf=none\r\nX-Council-Junk: no\r\n" + ctx.data)
+    assert await ctx.parsed() is parsed
+    ctx.replace_data(b"Subject: two\r\n" + ctx.data)  # what a check reads changed: parsed anew
+    reparsed = await ctx.parsed()
+    assert reparsed is not parsed and reparsed["subject"] == "two"
+    ctx.replace_data(ctx.data.replace(b"hello", b"bye"))
+    assert (await ctx.parsed()).get_content().strip() == "bye"
