@@ -7,9 +7,11 @@ import email.policy
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.feedparser import FeedParser
 from email.message import EmailMessage
-from email.parser import BytesParser
+from typing import Any, overload
 
+from gateway.content import CHUNK, Content
 from gateway.policy import Side
 from gateway.verdicts import Finding
 
@@ -22,11 +24,40 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
-def parse_message(data: bytes) -> EmailMessage:
-    """Parse once with the SMTP policy; the result is an ``EmailMessage``."""
-    msg = BytesParser(policy=email.policy.SMTP).parsebytes(data)
+def parse_message(data: bytes | Content) -> EmailMessage:
+    """Parse once with the SMTP policy; the result is an ``EmailMessage``.
+
+    Fed a piece at a time: ``BytesParser.parsebytes`` decodes the whole message into one str
+    and copies that into a ``StringIO`` (four bytes a character), about five times the
+    message's size at once."""
+    parser = FeedParser(policy=email.policy.SMTP)
+    for chunk in Content.of(data).chunks(CHUNK):
+        parser.feed(str(chunk, "ascii", "surrogateescape"))
+    msg = parser.close()
     assert isinstance(msg, EmailMessage)
     return msg
+
+
+class _Data:
+    """``ctx.data``: the message as one ``bytes``, joined from ``ctx.content`` the first time
+    it is asked for after a change (and kept so, so the pieces are not held twice)."""
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _Data: ...
+
+    @overload
+    def __get__(self, obj: MessageContext, owner: Any) -> bytes: ...
+
+    def __get__(self, obj: MessageContext | None, owner: Any) -> bytes | _Data:
+        if obj is None:
+            raise AttributeError("data")  # so the dataclass field has no default
+        content = obj.content
+        if not content.whole:
+            obj.content = content = Content(content.joined())
+        return content.buf
+
+    def __set__(self, obj: MessageContext, value: bytes) -> None:
+        obj.content = Content.of(value)
 
 
 @dataclass(frozen=True)
@@ -42,19 +73,22 @@ class MessageContext:
 
     ``data`` is the message as it stands now (CRLF line endings), ``message`` is ``data`` parsed
     (once per version of ``data``). Filters do not change either: they return a report and the
-    pipeline applies its change. ``findings`` holds what earlier steps found.
+    pipeline applies its change. ``findings`` holds what earlier steps found. ``content`` is
+    ``data`` as its pieces (the buffer from DATA and header bytes put on top since), for code
+    that can take them without one joined copy: :meth:`Content.chunks`, :attr:`size`.
     """
 
     id: str
     side: Side
     envelope: Envelope
-    data: bytes
+    data: _Data = _Data()
     client_address: str = ""
     client_helo: str = ""
     auth_user: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     findings: list[Finding] = field(default_factory=list)
     _message: EmailMessage | None = field(default=None, repr=False)
+    content: Content = field(init=False, repr=False)
 
     @property
     def direction(self) -> Side:
@@ -80,10 +114,14 @@ class MessageContext:
         return self._message
 
     def replace_data(self, data: bytes) -> None:
-        if data is not self.data:
-            self.data = data
+        if data is not self.content.buf or not self.content.whole:
+            self.replace_content(Content(data))
+
+    def replace_content(self, content: Content) -> None:
+        if content is not self.content:
+            self.content = content
             self._message = None
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.content.size

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from gateway.audit import AuditLog, message_event
 from gateway.config import Config, ListenerConfig
 from gateway.config.core import canonical_domain
+from gateway.content import Content
 from gateway.context import Envelope as MsgEnvelope
 from gateway.context import MessageContext, new_id
 from gateway.delivery import dispatch
@@ -62,7 +63,7 @@ class LiveHop:
 
     upstream: Upstream | None
 
-    async def send(self, data: bytes) -> DeliveryResult:
+    async def send(self, data: Content) -> DeliveryResult:
         if self.upstream is None or not self.upstream.client.is_connected:
             return DeliveryResult(False, 451, "4.4.1 The next mail server went away; please "
                                               "try again later")
