@@ -40,7 +40,8 @@ def parse_message(data: bytes | Content) -> EmailMessage:
 
 class _Data:
     """``ctx.data``: the message as one ``bytes``, joined from ``ctx.content`` the first time
-    it is asked for after a change (and kept so, so the pieces are not held twice)."""
+    it is asked for after a change (and kept so, so the pieces are not held twice). It may be
+    given as a :class:`Content`."""
 
     @overload
     def __get__(self, obj: None, owner: Any) -> _Data: ...
@@ -56,7 +57,7 @@ class _Data:
             obj.content = content = Content(content.joined())
         return content.buf
 
-    def __set__(self, obj: MessageContext, value: bytes) -> None:
+    def __set__(self, obj: MessageContext, value: bytes | Content) -> None:
         obj.content = Content.of(value)
 
 

@@ -12,12 +12,13 @@ import logging
 import re
 from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
 from gateway.smtp import replies
 from gateway.smtp.datalines import DataLines
 from gateway.smtp.logins import network_of
+from gateway.smtp.spool import Spool
 
 if TYPE_CHECKING:
     from gateway.delivery.nexthop import Upstream
@@ -198,17 +199,42 @@ class GatewaySMTP(SMTP):
         await super().smtp_RCPT(arg)
 
     async def smtp_DATA(self, arg: str) -> None:
-        # aiosmtpd's DATA loop reads through a DataLines: bare LF, smuggling-safe dots, lines
-        # over the limit and a per-line idle timer (gateway/smtp/datalines.py).
-        reader = self._reader
-        lines = DataLines(reader, self.line_length_limit,
-                          self.side_handler.gateway.config.gateway.data_timeout,
+        """aiosmtpd's DATA, reading through a DataLines (bare LF, smuggling-safe dots, lines
+        over the limit, a per-line idle timer) into a Spool (gateway/smtp/datalines.py)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        assert self.envelope is not None
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        gw = self.side_handler.gateway.config.gateway
+        lines = DataLines(self._reader, self.line_length_limit, gw.data_timeout,
                           self._reset_timeout)
-        reader.readuntil = lines.readuntil  # type: ignore[method-assign,assignment]
+        spool = Spool(gw.spool_threshold, gw.spool_dir)
         try:
-            await super().smtp_DATA(arg)
+            try:
+                refusal = await lines.receive(spool, self.data_size_limit,
+                                              self.line_length_limit)
+            except asyncio.CancelledError:
+                log.info("Connection lost during DATA")
+                self._writer.close()
+                raise
+            if refusal is not None:
+                self._set_post_data_state()  # type: ignore[no-untyped-call]
+                await self.push(refusal)
+                return
+            # The one copy of the message: the handler takes it from the envelope and drops
+            # the envelope's reference, so nothing here may keep one.
+            self.envelope.original_content = self.envelope.content = spool.take()
         finally:
-            del reader.readuntil
+            spool.close()
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()  # type: ignore[no-untyped-call]
+        await self.push("250 OK" if status is MISSING else status)
 
     def _abandon_upstream(self) -> None:
         """Close the next-hop transaction of an abandoned client transaction (QUIT, a dropped
