@@ -20,15 +20,19 @@ copy.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 
 from gateway.smtp.spool import Spool
 
-__all__ = ["LINE_TOO_LONG", "TOO_MUCH", "DataLines"]
+__all__ = ["LINE_TOO_LONG", "NO_ROOM", "TOO_MUCH", "DataLines"]
+
+log = logging.getLogger(__name__)
 
 # aiosmtpd's own words (the gateway's protocol gives them enhanced codes on the way out).
 LINE_TOO_LONG = "500 Line too long (see RFC5321 4.5.3.1.6)"
 TOO_MUCH = "552 Error: Too much mail data"
+NO_ROOM = "451 4.3.0 The gateway has no room for the message just now; please try again later"
 
 
 class DataLines:
@@ -82,8 +86,9 @@ class DataLines:
 
     async def receive(self, spool: Spool, size_limit: int | None, line_limit: int) -> str | None:
         """Read the message through its final dot into ``spool``, dots of transparency taken
-        off; None, or the refusal when it was too big or had a line too long (the rest is
-        still read, so the client stays in step, but not kept)."""
+        off; None, or the refusal when it was too big, had a line too long or could not be
+        kept (a full disk: the rest is still read, so the client stays in step, but not
+        kept)."""
         refusal: str | None = None
         while True:
             line = await self.readuntil(b"\r\n")
@@ -97,4 +102,9 @@ class DataLines:
                 if refusal is not None:
                     spool.discard()
                     continue
-                spool.write(line[1:] if line.startswith(b".") else line)
+                try:
+                    spool.write(line[1:] if line.startswith(b".") else line)
+                except OSError as e:
+                    log.error("the message could not be spooled: %s", e)
+                    refusal = NO_ROOM
+                    spool.discard()

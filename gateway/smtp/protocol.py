@@ -16,7 +16,7 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
 from gateway.smtp import replies
-from gateway.smtp.datalines import DataLines
+from gateway.smtp.datalines import NO_ROOM, DataLines
 from gateway.smtp.logins import network_of
 from gateway.smtp.spool import Spool
 
@@ -223,13 +223,18 @@ class GatewaySMTP(SMTP):
                 log.info("Connection lost during DATA")
                 self._writer.close()
                 raise
+            if refusal is None:
+                try:
+                    # The one copy of the message: the handler takes it from the envelope and
+                    # drops the envelope's reference, so nothing here may keep one.
+                    self.envelope.original_content = self.envelope.content = spool.take()
+                except OSError as e:
+                    log.error("the spooled message could not be read back: %s", e)
+                    refusal = NO_ROOM
             if refusal is not None:
                 self._set_post_data_state()  # type: ignore[no-untyped-call]
                 await self.push(refusal)
                 return
-            # The one copy of the message: the handler takes it from the envelope and drops
-            # the envelope's reference, so nothing here may keep one.
-            self.envelope.original_content = self.envelope.content = spool.take()
         finally:
             spool.close()
         status = await self._call_handler_hook("DATA")
