@@ -65,9 +65,9 @@ def finding_entries(findings: Any) -> list[dict[str, str]]:
             for f in findings]
 
 
-def _headline(data: bytes) -> tuple[str, str]:
+def _headline(head: bytes) -> tuple[str, str]:
     # Only the header block: parsing a large body again here would be wasted work.
-    head = data.split(b"\r\n\r\n", 1)[0][:256 * 1024]
+    head = head[:256 * 1024]
     try:
         msg = BytesHeaderParser(policy=email.policy.SMTP).parsebytes(head)
         return (" ".join(str(msg.get("subject", "")).split()),
@@ -79,7 +79,7 @@ def _headline(data: bytes) -> tuple[str, str]:
 def message_event(ctx: MessageContext, outcome: Outcome | None, *, verdict: str, reply: str,
                   hop_reply: str, size: int, ms: float) -> dict[str, Any]:
     """The audit record of one message: who, what, every finding, what was done and why."""
-    subject, message_id = _headline(ctx.data)
+    subject, message_id = _headline(ctx.content.head())
     findings = outcome.findings if outcome else tuple(ctx.findings)
     return {
         "event": "message",

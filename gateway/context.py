@@ -100,16 +100,16 @@ class MessageContext:
         """The parsed message (parsed here when it is not yet): for code running in a worker
         thread. Code on the event loop awaits :meth:`parsed` instead."""
         if self._message is None:
-            self._message = parse_message(self.data)
+            self._message = parse_message(self.content)
         return self._message
 
     async def parsed(self) -> EmailMessage:
         """The parsed message, parsed in a worker thread when it is not yet, so a large or
         intricate message never holds up the event loop."""
         if self._message is None:
-            data = self.data
-            msg = await asyncio.to_thread(parse_message, data)
-            if self.data is data:
+            content = self.content  # its pieces: parsing needs no joined copy
+            msg = await asyncio.to_thread(parse_message, content)
+            if self.content is content:
                 self._message = msg
             return msg
         return self._message

@@ -11,6 +11,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from gateway.content import CHUNK
+
 __all__ = ["SpamdScore", "parse_spamd_reply", "spamd_check"]
 
 log = logging.getLogger(__name__)
@@ -45,8 +47,11 @@ async def spamd_check(address: tuple[str, int], data: bytes, *,
         async with asyncio.timeout(deadline):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                writer.write(b"CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % len(data) + data)
-                await writer.drain()
+                writer.write(b"CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % len(data))
+                view = memoryview(data)
+                for at in range(0, len(view), CHUNK):  # never a second copy of the message
+                    writer.write(view[at:at + CHUNK])
+                    await writer.drain()
                 writer.write_eof()
                 reply = b""
                 while len(reply) < 65536:  # spamd closes the connection after its reply

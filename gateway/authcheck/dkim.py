@@ -33,7 +33,8 @@ class DkimResult:
 
 
 def _signature_fields(data: bytes) -> list[bytes]:
-    head = data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n")
+    end = data.find(b"\r\n\r\n")  # split() would copy the body too
+    head = (data if end < 0 else data[:end]).replace(b"\r\n", b"\n")
     fields = re.split(rb"\n(?![ \t])", head)
     return [f.split(b":", 1)[1] for f in fields if f.lower().startswith(b"dkim-signature:")]
 

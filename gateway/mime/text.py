@@ -38,6 +38,7 @@ from gateway.mime.documents import (
     html_to_text,
     read_document,
 )
+from gateway.mime.payload import decoded_payload
 from gateway.rules.phrases import word_set
 
 if TYPE_CHECKING:
@@ -247,8 +248,8 @@ def _leaf(part: Message, within: str, limits: TextLimits,
     place = "the message text" + (" (HTML)" if ctype == "text/html" else "") + within
     kind: PieceKind = "attachment" if within else "body"
     progress.place = place
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
+    payload = decoded_payload(part)
+    if payload is None:
         return
     text = decode_text(payload, part.get_content_charset())
     if ctype == "text/html":
@@ -262,8 +263,8 @@ def _attachment(part: Message, place: str, ctype: str, filename: str | None,
     if kind is None:
         return
     progress.place = place
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
+    payload = decoded_payload(part)
+    if payload is None:
         yield Unreadable(place, "its content cannot be decoded")
         return
     if len(payload) > limits.max_file_bytes:

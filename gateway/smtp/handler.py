@@ -276,10 +276,9 @@ class SideHandler:
         # Fields only the gateway may write are removed before anything reads the message, so
         # a forged one is never trusted, held, released or passed on.
         hostname = self.config.gateway.hostname
-        content = Content(normalise_line_endings(raw)).edit_head(
-            lambda head: strip_trust_headers(head, hostname))
-        del raw
-        ctx = self._context(session, envelope, content)
+        ctx = self._context(session, envelope, Content(normalise_line_endings(raw)).edit_head(
+            lambda head: strip_trust_headers(head, hostname)))
+        del raw  # ctx holds the message now: a join later can let go of this buffer
         if self.side == "outbound":
             date = format_datetime(ctx.received_at.astimezone())
             message_id = f"<{ctx.id}.{secrets.token_hex(4)}@{hostname}>"
