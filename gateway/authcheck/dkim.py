@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import dkim
 
 from gateway.authcheck.resolver import DnsTempError, Resolver
+from gateway.content import Content
 
 __all__ = ["DkimResult", "verify_dkim", "signature_tags"]
 
@@ -50,9 +51,11 @@ def signature_tags(value: bytes) -> dict[str, str]:
     return tags
 
 
-async def verify_dkim(resolver: Resolver, data: bytes) -> list[DkimResult]:
-    """One result per DKIM-Signature (at most 5); [] when the message is not signed."""
-    signatures = _signature_fields(data)[:MAX_SIGNATURES]
+async def verify_dkim(resolver: Resolver, data: bytes | Content) -> list[DkimResult]:
+    """One result per DKIM-Signature (at most 5); [] when the message is not signed. Given
+    a :class:`Content`, the whole message is joined only when it is signed."""
+    content = Content.of(data)
+    signatures = _signature_fields(content.head())[:MAX_SIGNATURES]
     if not signatures:
         return []
     keys: dict[bytes, bytes | None] = {}
@@ -77,7 +80,7 @@ async def verify_dkim(resolver: Resolver, data: bytes) -> list[DkimResult]:
 
     def verify_all() -> list[DkimResult]:
         results = []
-        checker = dkim.DKIM(data, minkey=1024)
+        checker = dkim.DKIM(content.joined(), minkey=1024)
         for i, sig in enumerate(signatures):
             if i in failed:
                 results.append(failed[i])

@@ -179,7 +179,7 @@ class JunkFilter:
         from_addr = address_of(from_header)
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         auth = await authenticate(
-            self.resolver, data=ctx.data, client_ip=ctx.client_address,
+            self.resolver, data=ctx.content, client_ip=ctx.client_address,
             mail_from=ctx.envelope.mail_from, helo=ctx.client_helo, from_domain=from_domain,
             deadline=self.cfg.auth_deadline)
         book = load_book(self.senders, self.council_domains)
