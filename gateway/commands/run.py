@@ -10,6 +10,7 @@ import signal
 from gateway.assembly import JOBS, load_config
 from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config, ConfigError
+from gateway.memory import return_big_buffers
 from gateway.permissions import loose_permissions
 from gateway.smtp.server import Gateway
 
@@ -33,6 +34,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
         log.warning("old spelling in the config (still read): %s", note)
     for warning in loose_permissions(config):
         log.warning("%s", warning)
+    return_big_buffers()
     return asyncio.run(serve(config, args.config))
 
 
