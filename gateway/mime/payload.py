@@ -16,7 +16,8 @@ def decoded_payload(part: Message) -> bytes | None:
     email package's forgiving way."""
     if part.is_multipart():
         return None
-    payload = part.get_payload()
+    # Not get_payload(): it encodes the whole str once just to look for 8-bit characters.
+    payload = getattr(part, "_payload", None)
     cte = str(part.get("content-transfer-encoding", "")).lower()
     if cte == "base64" and isinstance(payload, str):
         try:
