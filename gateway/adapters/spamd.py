@@ -11,7 +11,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from gateway.content import CHUNK
+from gateway.content import Content
 
 __all__ = ["SpamdScore", "parse_spamd_reply", "spamd_check"]
 
@@ -40,17 +40,17 @@ def parse_spamd_reply(reply: bytes) -> SpamdScore | None:
     return SpamdScore(m.group(1).lower() in ("true", "yes"), float(m.group(2)), float(m.group(3)))
 
 
-async def spamd_check(address: tuple[str, int], data: bytes, *,
+async def spamd_check(address: tuple[str, int], data: bytes | Content, *,
                       deadline: float) -> SpamdScore | None:
     host, port = address
     try:
         async with asyncio.timeout(deadline):
             reader, writer = await asyncio.open_connection(host, port)
             try:
-                writer.write(b"CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % len(data))
-                view = memoryview(data)
-                for at in range(0, len(view), CHUNK):  # never a second copy of the message
-                    writer.write(view[at:at + CHUNK])
+                content = Content.of(data)
+                writer.write(b"CHECK SPAMC/1.5\r\nContent-length: %d\r\n\r\n" % content.size)
+                for chunk in content.chunks():  # never a second copy of the message
+                    writer.write(chunk)
                     await writer.drain()
                 writer.write_eof()
                 reply = b""

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
@@ -190,17 +189,22 @@ class JunkFilter:
         if own is None and book.known_source(from_addr) and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
         # Reading the body (HTML with BeautifulSoup, every phrase) is CPU work: in a thread.
+        # It is given ctx, not the parsed message: a worker thread lets go of a call's
+        # arguments only when it next runs, and a parse held there after this check made it
+        # stale would sit beside the next check's copies.
         signals = await asyncio.to_thread(
-            self._content_signals, msg, from_header, from_addr, ctx.envelope.mail_from, book)
+            self._content_signals, ctx, from_header, from_addr, ctx.envelope.mail_from, book)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
                    *signals]
         if self.cfg.spamd is not None:
             signals.append(spamd_signal(await spamd_check(
-                self.cfg.spamd, ctx.data, deadline=self.cfg.spamd_timeout), self.cfg.threshold))
+                self.cfg.spamd, ctx.content, deadline=self.cfg.spamd_timeout),
+                self.cfg.threshold))
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
 
-    def _content_signals(self, msg: EmailMessage, from_header: str, from_addr: str,
+    def _content_signals(self, ctx: MessageContext, from_header: str, from_addr: str,
                          mail_from: str, book: SenderBook) -> list[Signal | None]:
+        msg = ctx.message
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
         return [
