@@ -143,7 +143,8 @@ def apply_change(data: Content, change: Change | None) -> Content: ...
 
 def apply_change(data: bytes | Content, change: Change | None) -> bytes | Content:
     """The message with ``change`` made: new bytes if any, the subject prefix, then header
-    fields put on top. Given a :class:`Content`, only its header bytes are rewritten."""
+    fields and raw header bytes put on top. Given a :class:`Content`, only its header bytes
+    are rewritten."""
     if isinstance(data, bytes):
         return apply_change(Content(data), change).joined()
     if change is None:
@@ -155,7 +156,7 @@ def apply_change(data: bytes | Content, change: Change | None) -> bytes | Conten
         data = data.edit_head(lambda head: tag_subject(head, prefix))
     if change.add_headers:
         data = data.prepend(b"".join(fold_header(n, v) for n, v in change.add_headers))
-    return data
+    return data.prepend(change.top)
 
 
 class Pipeline:

@@ -18,10 +18,12 @@ import contextlib
 import re
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from enum import StrEnum
+
+from gateway.content import Content
 
 MIB = 1024 * 1024
 # Room above max_message_size for the header lines the gateway adds before scanning.
@@ -202,17 +204,21 @@ async def _close(writer: asyncio.StreamWriter) -> None:
         await writer.wait_closed()
 
 
-async def _instream(addr: ClamdAddress, data: bytes | memoryview, chunk_size: int) -> bytes:
+async def _instream(addr: ClamdAddress, data: bytes | memoryview | Content,
+                    chunk_size: int) -> bytes:
     try:
         reader, writer = await _open(addr)
     except OSError as e:
         raise _Failed(f"cannot connect to clamd at {addr}: {e.strerror or e}") from None
     try:
-        view = memoryview(data)
+        if isinstance(data, Content):
+            pieces: Iterable[bytes | memoryview] = data.chunks(chunk_size)
+        else:
+            view = memoryview(data)
+            pieces = (view[off:off + chunk_size] for off in range(0, len(view), chunk_size))
         try:
             writer.write(b"zINSTREAM\0")
-            for off in range(0, len(view), chunk_size):
-                piece = view[off:off + chunk_size]
+            for piece in pieces:
                 writer.write(struct.pack(">I", len(piece)))
                 writer.write(piece)
                 await writer.drain()
@@ -262,8 +268,10 @@ class ClamdClient:
         self.chunk_size = chunk_size
         self._versions: dict[ClamdAddress, tuple[float, ClamdVersion | None]] = {}
 
-    async def scan(self, data: bytes | memoryview, *, budget: float | None = None) -> ScanReply:
-        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``.
+    async def scan(self, data: bytes | memoryview | Content, *,
+                   budget: float | None = None) -> ScanReply:
+        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``. A
+        :class:`Content` is sent piece by piece, never joined.
         ``budget`` (seconds) replaces the client's timeout for this one scan."""
         loop = asyncio.get_running_loop()
         seconds = self.timeout if budget is None else budget

@@ -208,10 +208,10 @@ class AntivirusFilter:
     async def check(self, ctx: MessageContext) -> Report:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
-        if len(ctx.data) > self.stream_max:
+        if ctx.size > self.stream_max:
             reply = ScanReply(Outcome.TOO_BIG, address=str(self.cfg.addresses[0]))
         else:
-            reply = await self.client.scan(ctx.data)
+            reply = await self.client.scan(ctx.content)
         where = header_value = ""
         if reply.outcome is Outcome.INFECTED:
             where = await locate_infected_part(self.client, await ctx.parsed(), deadline)
