@@ -15,6 +15,7 @@ from collections.abc import Iterator
 
 import aiosmtplib
 from aiosmtplib import SMTPDataError, SMTPReadTimeoutError, SMTPResponse, SMTPServerDisconnected
+from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.content import CHUNK, Content
 
@@ -52,15 +53,20 @@ async def send_data(client: aiosmtplib.SMTP, content: Content, wait: float) -> S
             if start.code != 354:
                 raise SMTPDataError(start.code, start.message)
             protocol._response_pending = True  # an early refusal is kept, not dropped
-            for chunk in dot_stuffed(content):
-                protocol.write(chunk)
-                try:
+            try:
+                for chunk in dot_stuffed(content):
+                    protocol.write(chunk)
                     async with asyncio.timeout(wait):
                         await protocol._drain_helper()
-                except TimeoutError as e:
-                    raise SMTPReadTimeoutError("Timed out writing the message") from e
-                except ConnectionError as e:
+            except TimeoutError as e:
+                raise SMTPReadTimeoutError("Timed out writing the message") from e
+            except (ConnectionError, SMTPServerDisconnected) as e:
+                # A next hop that refused the message before its end and hung up: its words,
+                # not "unreachable", so a permanent refusal is not retried.
+                early = _answered(protocol)
+                if early is None or early.code == 250:
                     raise SMTPServerDisconnected(str(e) or "Connection lost") from e
+                raise SMTPDataError(early.code, early.message) from e
             response = await protocol.read_response(timeout=wait)
             if response.code != 250:
                 raise SMTPDataError(response.code, response.message)
@@ -68,3 +74,11 @@ async def send_data(client: aiosmtplib.SMTP, content: Content, wait: float) -> S
     except (SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError):
         client.close()
         raise
+
+
+def _answered(protocol: SMTPProtocol) -> SMTPResponse | None:
+    """The reply the next hop already gave, if any."""
+    waiter = protocol._response_waiter
+    if waiter is None or not waiter.done() or waiter.cancelled() or waiter.exception():
+        return None
+    return waiter.result()

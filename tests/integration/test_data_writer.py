@@ -181,3 +181,19 @@ async def test_a_next_hop_that_stalls_past_the_data_timeout_means_try_again(
     assert (result.ok, result.code) == (False, 451)
     assert not up.client.is_connected
     assert 1 <= time.monotonic() - started < 5
+
+
+async def test_a_refusal_before_the_end_is_passed_on_as_given(
+        tmp_path: Path, peer: Callable[[Peer], Awaitable[int]]) -> None:
+    async def refuse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(100_000)
+        writer.write(b"554 5.3.4 Message too big for this mailbox\r\n")
+        writer.write_eof()  # after the reply, in order: the gateway hears it, then the end
+        while await reader.read(65536):
+            pass
+
+    port = await peer(refuse)
+    result, up = await _send(_config(tmp_path, port), BIG)
+    assert (result.ok, result.code, result.text) == (
+        False, 554, "5.3.4 Message too big for this mailbox")
+    assert not up.client.is_connected
