@@ -97,9 +97,9 @@ def _plain_field(head: bytes, name: bytes) -> str | None:
     return ""
 
 
-def _headline(data: bytes) -> tuple[str, str]:
-    # Only the header block: parsing a large body again here would be wasted work.
-    head = data.split(b"\r\n\r\n", 1)[0][:256 * 1024]
+def _headline(head: bytes) -> tuple[str, str]:
+    # Only the header block (the caller gives no more): parsing a large body would be wasted.
+    head = head.split(b"\r\n\r\n", 1)[0][:256 * 1024]
     subject, message_id = _plain_field(head, b"subject"), _plain_field(head, b"message-id")
     if subject is not None and message_id is not None and not _NOT_A_FIELD.search(head):
         # Most mail: no need for the header parser (a tenth of a millisecond a message).
@@ -115,7 +115,7 @@ def _headline(data: bytes) -> tuple[str, str]:
 def message_event(ctx: MessageContext, outcome: Outcome | None, *, verdict: str, reply: str,
                   hop_reply: str, size: int, ms: float) -> dict[str, Any]:
     """The audit record of one message: who, what, every finding, what was done and why."""
-    subject, message_id = _headline(ctx.data)
+    subject, message_id = _headline(ctx.content.head())
     findings = outcome.findings if outcome else tuple(ctx.findings)
     return {
         "event": "message",

@@ -7,9 +7,11 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from email.feedparser import FeedParser
 from email.message import EmailMessage
-from email.parser import BytesParser
+from typing import Any, overload
 
+from gateway.content import CHUNK, Content
 from gateway.mime.workers import in_worker
 from gateway.policy import Side
 from gateway.verdicts import Finding
@@ -23,9 +25,16 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
-def parse_message(data: bytes) -> EmailMessage:
-    """Parse once with the SMTP policy; the result is an ``EmailMessage``."""
-    msg = BytesParser(policy=email.policy.SMTP).parsebytes(data)
+def parse_message(data: bytes | Content) -> EmailMessage:
+    """Parse once with the SMTP policy; the result is an ``EmailMessage``.
+
+    Fed a piece at a time: ``BytesParser.parsebytes`` decodes the whole message into one str
+    and copies that into a ``StringIO`` (four bytes a character), about five times the
+    message's size at once."""
+    parser = FeedParser(policy=email.policy.SMTP)
+    for chunk in Content.of(data).chunks(CHUNK):
+        parser.feed(str(chunk, "ascii", "surrogateescape"))
+    msg = parser.close()
     assert isinstance(msg, EmailMessage)
     return msg
 
@@ -33,14 +42,40 @@ def parse_message(data: bytes) -> EmailMessage:
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.M)
 
 
-def _trace_fields_on_top(before: bytes, now: bytes) -> bool:
+def _trace_fields_on_top(before: Content, now: Content) -> bool:
     """Whether ``now`` is ``before`` with header fields put on top that no check reads: the
     gateway's own record of what it did (``Authentication-Results``, ``X-...`` fields)."""
-    if len(now) <= len(before) or not now.endswith(before):
+    if now.buf is not before.buf or now.start != before.start:
         return False
-    names = _FIELD_NAME.findall(now[: len(now) - len(before)])
+    added = len(now.top) - len(before.top)
+    if added <= 0 or now.top[added:] != before.top:
+        return False
+    names = _FIELD_NAME.findall(b"".join(now.top[:added]))
     return bool(names) and all(n.lower() == b"authentication-results"
                                or n[:2].lower() == b"x-" for n in names)
+
+
+class _Data:
+    """``ctx.data``: the message as one ``bytes``, joined from ``ctx.content`` the first time
+    it is asked for after a change (and kept so, so the pieces are not held twice). It may be
+    given as a :class:`Content`."""
+
+    @overload
+    def __get__(self, obj: None, owner: Any) -> _Data: ...
+
+    @overload
+    def __get__(self, obj: MessageContext, owner: Any) -> bytes: ...
+
+    def __get__(self, obj: MessageContext | None, owner: Any) -> bytes | _Data:
+        if obj is None:
+            raise AttributeError("data")  # so the dataclass field has no default
+        content = obj.content
+        if not content.whole:
+            obj.content = content = Content(content.joined())
+        return content.buf
+
+    def __set__(self, obj: MessageContext, value: bytes | Content) -> None:
+        obj.content = Content.of(value)
 
 
 @dataclass(frozen=True)
@@ -58,19 +93,22 @@ class MessageContext:
     A message is parsed once: the fields that checks put on top to record what they did
     (``Authentication-Results``, ``X-...``) are in ``data`` but not in ``message``; any other
     change to ``data`` is parsed anew. Filters do not change either: they return a report and
-    the pipeline applies its change. ``findings`` holds what earlier steps found.
+    the pipeline applies its change. ``findings`` holds what earlier steps found. ``content`` is
+    ``data`` as its pieces (the buffer from DATA and header bytes put on top since), for code
+    that can take them without one joined copy: :meth:`Content.chunks`, :attr:`size`.
     """
 
     id: str
     side: Side
     envelope: Envelope
-    data: bytes
+    data: _Data = _Data()
     client_address: str = ""
     client_helo: str = ""
     auth_user: str | None = None
     received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     findings: list[Finding] = field(default_factory=list)
     _message: EmailMessage | None = field(default=None, repr=False)
+    content: Content = field(init=False, repr=False)
 
     @property
     def direction(self) -> Side:
@@ -81,26 +119,30 @@ class MessageContext:
         """The parsed message (parsed here when it is not yet): for code running in a worker
         thread. Code on the event loop awaits :meth:`parsed` instead."""
         if self._message is None:
-            self._message = parse_message(self.data)
+            self._message = parse_message(self.content)
         return self._message
 
     async def parsed(self) -> EmailMessage:
         """The parsed message, parsed in a worker thread when it is not yet, so a large or
         intricate message never holds up the event loop."""
         if self._message is None:
-            data = self.data
-            msg = await in_worker(len(data), parse_message, data)
-            if self.data is data:
+            content = self.content  # its pieces: parsing needs no joined copy
+            msg = await in_worker(content.size, parse_message, content)
+            if self.content is content:
                 self._message = msg
             return msg
         return self._message
 
     def replace_data(self, data: bytes) -> None:
-        if data is not self.data:
-            if self._message is not None and not _trace_fields_on_top(self.data, data):
+        if data is not self.content.buf or not self.content.whole:
+            self.replace_content(Content(data))
+
+    def replace_content(self, content: Content) -> None:
+        if content is not self.content:
+            if self._message is not None and not _trace_fields_on_top(self.content, content):
                 self._message = None
-            self.data = data
+            self.content = content
 
     @property
     def size(self) -> int:
-        return len(self.data)
+        return self.content.size

@@ -23,9 +23,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from email.errors import MessageError
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, overload
 from zipfile import BadZipFile
 
+from gateway.content import Content
 from gateway.context import MessageContext
 from gateway.mime.headers import fold_header, tag_subject
 from gateway.mime.limits import MimeLimits, measure, too_complex
@@ -112,7 +113,11 @@ class HoldPoint:
     """The check that first held the message, and the message as it stood after that check."""
 
     filter: str
-    data: bytes
+    content: Content
+
+    @property
+    def data(self) -> bytes:
+        return self.content.joined()
 
 
 @dataclass(frozen=True)
@@ -120,23 +125,39 @@ class Outcome:
     decision: Decision
     findings: tuple[Finding, ...]
     steps: tuple[StepRecord, ...]
-    data: bytes  # the message to pass on
+    content: Content  # the message to pass on
     held: HoldPoint | None
     notices: tuple[Notice, ...]
 
+    @property
+    def data(self) -> bytes:
+        return self.content.joined()
 
-def apply_change(data: bytes, change: Change | None) -> bytes:
+
+@overload
+def apply_change(data: bytes, change: Change | None) -> bytes: ...
+
+
+@overload
+def apply_change(data: Content, change: Change | None) -> Content: ...
+
+
+def apply_change(data: bytes | Content, change: Change | None) -> bytes | Content:
     """The message with ``change`` made: new bytes if any, the subject prefix, then header
-    fields put on top."""
+    fields and raw header bytes put on top. Given a :class:`Content`, only its header bytes
+    are rewritten."""
+    if isinstance(data, bytes):
+        return apply_change(Content(data), change).joined()
     if change is None:
         return data
     if change.new_bytes is not None:
-        data = change.new_bytes
+        data = Content(change.new_bytes)
     if change.subject_prefix:
-        data = tag_subject(data, change.subject_prefix)
+        prefix = change.subject_prefix
+        data = data.edit_head(lambda head: tag_subject(head, prefix))
     if change.add_headers:
-        data = b"".join(fold_header(n, v) for n, v in change.add_headers) + data
-    return data
+        data = data.prepend(b"".join(fold_header(n, v) for n, v in change.add_headers))
+    return data.prepend(change.top)
 
 
 class Pipeline:
@@ -183,7 +204,7 @@ class Pipeline:
             if decision.action in (Action.REFUSE, Action.TEMPFAIL):
                 return self._outcome(decision, ctx, steps, held, notices)
             if decision.action is Action.HOLD and held is None:
-                held = HoldPoint(flt.name, ctx.data)
+                held = HoldPoint(flt.name, ctx.content)
         decision = self.policy.decide(ctx.findings, self.side, approved)
         if decision.action in (Action.DELIVER, Action.TAG):
             for flt in self.finishers:
@@ -197,19 +218,19 @@ class Pipeline:
         if decision.action is not Action.HOLD:
             held = None
         elif held is None:  # held for what an earlier run found: resume from the start
-            held = HoldPoint("", ctx.data)
-        return Outcome(decision, tuple(ctx.findings), tuple(steps), ctx.data, held,
+            held = HoldPoint("", ctx.content)
+        return Outcome(decision, tuple(ctx.findings), tuple(steps), ctx.content, held,
                        tuple(notices))
 
     async def _step(self, flt: Filter, ctx: MessageContext, approved: frozenset[str],
                     steps: list[StepRecord], notices: list[Notice]) -> Decision:
         started = time.monotonic()
         report, outcome = await self._run_one(flt, ctx)
-        ctx.replace_data(apply_change(ctx.data, report.change))
+        ctx.replace_content(apply_change(ctx.content, report.change))
         ctx.findings.extend(report.findings)
         own = self.policy.decide(report.findings, self.side, approved).action
         if own is Action.TAG:
-            ctx.replace_data(apply_change(ctx.data, report.tag))
+            ctx.replace_content(apply_change(ctx.content, report.tag))
         notices.extend(report.notices)
         steps.append(StepRecord(flt.name, outcome, own, (time.monotonic() - started) * 1000))
         return self.policy.decide(ctx.findings, self.side, approved)

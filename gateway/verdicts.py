@@ -115,12 +115,14 @@ class Finding:
 @dataclass(frozen=True)
 class Change:
     """How a filter changes the message: the whole message replaced (``new_bytes``), a prefix
-    put in front of the Subject, header fields put on top (nothing below is refolded); in that
-    order, so a change never undoes what the message became before it."""
+    put in front of the Subject, header fields put on top (nothing below is refolded), header
+    bytes put on top as they are (``top``: a signature over all that is below); in that order,
+    so a change never undoes what the message became before it."""
 
     add_headers: tuple[tuple[str, str], ...] = ()
     new_bytes: bytes | None = None
     subject_prefix: str = ""
+    top: bytes = b""
 
 
 @dataclass(frozen=True)

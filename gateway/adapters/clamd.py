@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import struct
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from gateway.adapters.clamd_answers import (
@@ -38,6 +38,7 @@ from gateway.adapters.clamd_answers import (
     parse_version,
     session_reply,
 )
+from gateway.content import Content
 
 MIB = 1024 * 1024
 # Room above max_message_size for the header lines the gateway adds before scanning.
@@ -123,22 +124,32 @@ async def _session(addr: ClamdAddress) -> _Session:
     return _Session(reader, writer, asyncio.get_running_loop())
 
 
-def _frames(data: bytes | memoryview, chunk_size: int) -> Iterator[bytes]:
+def _frames(data: bytes | memoryview | Content, chunk_size: int) -> Iterator[bytes]:
     """INSTREAM's writes: the command, then length-prefixed chunks, then the zero length; one
     write for a message that fits in one chunk, so a small scan is one system call. One chunk
     is copied at a time."""
-    view = memoryview(data)
+    pieces: Iterable[bytes | memoryview]
+    if isinstance(data, Content):
+        pieces = data.chunks(chunk_size)
+    else:
+        view = memoryview(data)
+        pieces = (view[off:off + chunk_size] for off in range(0, len(view), chunk_size))
     head = b"zINSTREAM\0"
-    for off in range(0, len(view), chunk_size):
-        piece = view[off:off + chunk_size]
-        last = off + chunk_size >= len(view)
-        yield head + struct.pack(">I", len(piece)) + piece + (b"\0\0\0\0" if last else b"")
-        head = b""
-    if not view:
+    held: bytes | memoryview | None = None
+    for piece in pieces:
+        if not piece:
+            continue  # a zero length would end the stream
+        if held is not None:
+            yield head + struct.pack(">I", len(held)) + held
+            head = b""
+        held = piece
+    if held is None:
         yield head + b"\0\0\0\0"
+    else:
+        yield head + struct.pack(">I", len(held)) + held + b"\0\0\0\0"
 
 
-async def _instream(session: _Session, addr: ClamdAddress, data: bytes | memoryview,
+async def _instream(session: _Session, addr: ClamdAddress, data: bytes | memoryview | Content,
                     chunk_size: int, *, reused: bool) -> bytes:
     """clamd's answer to one INSTREAM over ``session``, without the session's numbering."""
     session.requests += 1
@@ -146,6 +157,7 @@ async def _instream(session: _Session, addr: ClamdAddress, data: bytes | memoryv
     try:
         for frame in _frames(data, chunk_size):
             writer.write(frame)
+            await writer.drain()  # one chunk in the socket's buffer at a time
             await writer.drain()
     except OSError:
         # Over StreamMaxLength clamd answers and closes while we are still sending:
@@ -202,8 +214,10 @@ class ClamdClient:
         self._versions: dict[ClamdAddress, tuple[float, ClamdVersion | None]] = {}
         self._idle: dict[ClamdAddress, list[_Session]] = {}
 
-    async def scan(self, data: bytes | memoryview, *, budget: float | None = None) -> ScanReply:
-        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``.
+    async def scan(self, data: bytes | memoryview | Content, *,
+                   budget: float | None = None) -> ScanReply:
+        """Never raises for clamd trouble: that is an ``ERROR`` outcome with a ``detail``. A
+        :class:`Content` is sent piece by piece, never joined.
         ``budget`` (seconds) replaces the client's timeout for this one scan."""
         loop = asyncio.get_running_loop()
         seconds = self.timeout if budget is None else budget

@@ -19,6 +19,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from gateway.content import Content
+
 __all__ = ["Lesson", "SpamdScore", "parse_spamd_reply", "parse_tell_reply", "spamd_check",
            "spamd_tell"]
 
@@ -72,14 +74,19 @@ def parse_tell_reply(reply: bytes) -> str | None:
     return None
 
 
-async def _exchange(address: tuple[str, int], request: bytes, deadline: float) -> bytes:
+async def _exchange(address: tuple[str, int], verb: str, content: Content, deadline: float,
+                    *headers: str) -> bytes:
     """Send one request and read the reply to its end (spamd closes the connection after it).
     Raises OSError or TimeoutError; the connection is closed whatever happens."""
     async with asyncio.timeout(deadline):
         reader, writer = await asyncio.open_connection(*address)
         try:
-            writer.write(request)
-            await writer.drain()
+            head = "".join(f"{h}\r\n" for h in headers)
+            writer.write(f"{verb} SPAMC/1.5\r\n{head}Content-length: {content.size}\r\n\r\n"
+                         .encode())
+            for chunk in content.chunks():  # never a second copy of the message
+                writer.write(chunk)
+                await writer.drain()
             writer.write_eof()
             reply = b""
             while len(reply) < _REPLY_LIMIT:
@@ -92,16 +99,11 @@ async def _exchange(address: tuple[str, int], request: bytes, deadline: float) -
             writer.close()
 
 
-def _request(verb: str, data: bytes, *headers: str) -> bytes:
-    head = "".join(f"{h}\r\n" for h in headers)
-    return f"{verb} SPAMC/1.5\r\n{head}Content-length: {len(data)}\r\n\r\n".encode() + data
-
-
-async def spamd_check(address: tuple[str, int], data: bytes, *,
+async def spamd_check(address: tuple[str, int], data: bytes | Content, *,
                       deadline: float) -> SpamdScore | None:
     host, port = address
     try:
-        reply = await _exchange(address, _request("SYMBOLS", data), deadline)
+        reply = await _exchange(address, "SYMBOLS", Content.of(data), deadline)
     except (OSError, TimeoutError) as e:
         log.warning("spamd at %s:%d gave no opinion: %s", host, port, str(e) or "timed out")
         return None
@@ -118,8 +120,8 @@ async def spamd_tell(address: tuple[str, int], data: bytes, lesson: Lesson, *,
     None when it learned it, else a sentence saying why not; never raises for spamd's trouble."""
     host, port = address
     try:
-        reply = await _exchange(
-            address, _request("TELL", data, f"Message-class: {lesson}", "Set: local"), deadline)
+        reply = await _exchange(address, "TELL", Content.of(data), deadline,
+                                f"Message-class: {lesson}", "Set: local")
     except (OSError, TimeoutError) as e:
         return f"spamd at {host}:{port} did not answer: {str(e) or 'timed out'}"
     return parse_tell_reply(reply)

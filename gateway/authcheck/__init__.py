@@ -19,6 +19,7 @@ from gateway.authcheck.dkim import DkimResult, verify_dkim
 from gateway.authcheck.dmarc import DmarcResult, aligned, check_dmarc, org_domain
 from gateway.authcheck.resolver import DnsConfig, DnsTempError, Resolver, parse_dns, resolver_for
 from gateway.authcheck.spf import SpfResult, check_spf
+from gateway.content import Content
 
 __all__ = [
     "AuthResults",
@@ -84,8 +85,9 @@ class AuthResults:
         return out
 
 
-async def authenticate(resolver: Resolver, *, data: bytes, client_ip: str, mail_from: str,
-                       helo: str, from_domain: str, deadline: float) -> AuthResults:
+async def authenticate(resolver: Resolver, *, data: bytes | Content, client_ip: str,
+                       mail_from: str, helo: str, from_domain: str,
+                       deadline: float) -> AuthResults:
     """SPF for the envelope sender, DKIM for every signature, DMARC for the From: domain."""
     spf = SpfResult("temperror", mail_from.rpartition("@")[2] or helo, "mailfrom",
                     "no answer in time")

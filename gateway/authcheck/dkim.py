@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import dkim
 
 from gateway.authcheck.resolver import DnsTempError, Resolver
+from gateway.content import Content
 
 __all__ = ["DkimResult", "verify_dkim", "signature_tags"]
 
@@ -33,7 +34,8 @@ class DkimResult:
 
 
 def _signature_fields(data: bytes) -> list[bytes]:
-    head = data.split(b"\r\n\r\n", 1)[0].replace(b"\r\n", b"\n")
+    end = data.find(b"\r\n\r\n")  # split() would copy the body too
+    head = (data if end < 0 else data[:end]).replace(b"\r\n", b"\n")
     fields = re.split(rb"\n(?![ \t])", head)
     return [f.split(b":", 1)[1] for f in fields if f.lower().startswith(b"dkim-signature:")]
 
@@ -49,9 +51,11 @@ def signature_tags(value: bytes) -> dict[str, str]:
     return tags
 
 
-async def verify_dkim(resolver: Resolver, data: bytes) -> list[DkimResult]:
-    """One result per DKIM-Signature (at most 5); [] when the message is not signed."""
-    signatures = _signature_fields(data)[:MAX_SIGNATURES]
+async def verify_dkim(resolver: Resolver, data: bytes | Content) -> list[DkimResult]:
+    """One result per DKIM-Signature (at most 5); [] when the message is not signed. Given
+    a :class:`Content`, the whole message is joined only when it is signed."""
+    content = Content.of(data)
+    signatures = _signature_fields(content.head())[:MAX_SIGNATURES]
     if not signatures:
         return []
     keys: dict[bytes, bytes | None] = {}
@@ -76,7 +80,7 @@ async def verify_dkim(resolver: Resolver, data: bytes) -> list[DkimResult]:
 
     def verify_all() -> list[DkimResult]:
         results = []
-        checker = dkim.DKIM(data, minkey=1024)
+        checker = dkim.DKIM(content.joined(), minkey=1024)
         for i, sig in enumerate(signatures):
             if i in failed:
                 results.append(failed[i])

@@ -12,6 +12,7 @@ from gateway.assembly import JOBS, load_config
 from gateway.commands.common import add_config_option, with_config
 from gateway.config import Config, ConfigError
 from gateway.logctx import logging_off_the_loop
+from gateway.memory import return_big_buffers
 from gateway.permissions import loose_permissions
 from gateway.smtp.server import Gateway
 
@@ -42,6 +43,7 @@ def run(args: argparse.Namespace, config: Config) -> int:
     for warning in loose_permissions(config):
         log.warning("%s", warning)
     sys.setswitchinterval(SWITCH_INTERVAL)
+    return_big_buffers()
     with logging_off_the_loop():
         return asyncio.run(serve(config, args.config))
 

@@ -56,6 +56,8 @@ class GatewayConfig:
     auth_failure_delay: float = 2.0
     # Turn mail away for now (451) rather than pass it on when the audit log cannot be written.
     audit_required: bool = True
+    spool_threshold: int = 1024 * 1024  # a message's bytes beyond this wait in a file
+    spool_dir: Path | None = None  # None: the system's temporary folder
 
     def is_council_address(self, address: str) -> bool:
         """Compared after IDNA mapping (UTS 46), so look-alike spellings of a council domain
@@ -156,6 +158,8 @@ def parse_gateway(s: Section) -> GatewayConfig:
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
         auth_failure_delay=s.number("auth_failure_delay", 2.0, minimum=0),
         audit_required=s.flag("audit_required", True),
+        spool_threshold=s.size("spool_threshold", "1MiB"),
+        spool_dir=s.optional_path("spool_dir"),
     )
     s.finish()
     return cfg

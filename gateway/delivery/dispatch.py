@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from gateway.config import Config
+from gateway.content import Content
 from gateway.context import MessageContext
 from gateway.delivery.nexthop import DeliveryResult, deliver
 from gateway.delivery.notices import compose, send_notices
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 class Hop(Protocol):
     """Where a message that passes goes: one call, the next hop's answer."""
 
-    async def send(self, data: bytes) -> DeliveryResult: ...
+    async def send(self, data: Content) -> DeliveryResult: ...
 
 
 @dataclass(frozen=True)
@@ -44,7 +45,7 @@ class OneShotHop:
     rcpt_tos: Sequence[str]
     smtputf8: bool = False
 
-    async def send(self, data: bytes) -> DeliveryResult:
+    async def send(self, data: Content) -> DeliveryResult:
         return await deliver(self.config, self.side, self.mail_from, list(self.rcpt_tos), data,
                              smtputf8=self.smtputf8)
 
@@ -93,7 +94,8 @@ def held_record(ctx: MessageContext, outcome: Outcome) -> HeldMessage:
 async def carry_out(config: Config, ctx: MessageContext, outcome: Outcome, hop: Hop,
                     top: bytes = b"") -> Carried:
     """Hold or deliver as decided (refusals need nothing done). ``top`` goes on top of the
-    message either way: the gateway's Received field."""
+    message either way (as a piece of its own: the message is not copied): the gateway's
+    Received field."""
     action = outcome.decision.action
     if action in (Action.REFUSE, Action.TEMPFAIL):
         return Carried(action)
@@ -101,13 +103,14 @@ async def carry_out(config: Config, ctx: MessageContext, outcome: Outcome, hop: 
         assert outcome.held is not None
         store = QuarantineStore(config.quarantine.path)
         try:
-            await asyncio.to_thread(store.hold, held_record(ctx, outcome), top + outcome.held.data)
+            await asyncio.to_thread(store.hold, held_record(ctx, outcome),
+                                    outcome.held.content.prepend(top))
         except OSError as e:
             log.error("id=%s quarantine write failed: %s", ctx.id, e)
             return Carried(action, hold_error=str(e.strerror or e))
         log.info("id=%s held reasons=%s", ctx.id, "; ".join(outcome.decision.reasons))
         return Carried(action, held=True)
-    return Carried(action, await hop.send(top + outcome.data))
+    return Carried(action, await hop.send(outcome.content.prepend(top)))
 
 
 async def learn(config: Config, ctx: MessageContext, carried: Carried) -> None:

@@ -10,11 +10,13 @@ import itertools
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+from gateway.content import CHUNK, Content
 from gateway.files import sync_folder
 
-__all__ = ["ensure_maildir", "write_message", "unique_name"]
+__all__ = ["ensure_maildir", "lf_chunks", "unique_name", "write_message"]
 
 _counter = itertools.count(1)  # next() on it is atomic: writers run in threads
 
@@ -34,7 +36,19 @@ def unique_name() -> str:
     return f"{int(now)}.M{int(now % 1 * 1e6)}P{os.getpid()}Q{next(_counter)}.{host}"
 
 
-def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
+def lf_chunks(data: Content, size: int = CHUNK) -> Iterator[bytes]:
+    """``data`` with CRLF made LF, a chunk at a time (a CR that ends a chunk waits for the
+    next)."""
+    carry = b""
+    for view in data.chunks(size):
+        chunk = carry + bytes(view)
+        carry = b"\r" if chunk.endswith(b"\r") else b""
+        yield chunk[:len(chunk) - len(carry)].replace(b"\r\n", b"\n")
+    if carry:
+        yield carry
+
+
+def write_message(root: Path, data: bytes | Content, name: str | None = None) -> Path:
     """Write ``data`` (CRLF or LF) into ``root/new`` with LF line endings; returns the path.
 
     Raises OSError (disk full, unwritable folder); nothing is left in new/ when it does.
@@ -43,10 +57,10 @@ def write_message(root: Path, data: bytes, name: str | None = None) -> Path:
     name = name or unique_name()
     tmp = root / "tmp" / name
     final = root / "new" / name
-    body = data.replace(b"\r\n", b"\n")
     try:
         with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as f:
-            f.write(body)
+            for chunk in lf_chunks(Content.of(data)):
+                f.write(chunk)
             f.flush()
             os.fsync(f.fileno())
         os.rename(tmp, final)

@@ -19,6 +19,8 @@ from pathlib import Path
 import aiosmtplib
 
 from gateway.config import Config, ListenerConfig, NextHop
+from gateway.content import Content
+from gateway.delivery.datawriter import send_data
 from gateway.delivery.maildir import write_message
 
 __all__ = ["Capabilities", "DeliveryResult", "Upstream", "capabilities", "deliver",
@@ -183,11 +185,12 @@ class Upstream:
             return DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         return DeliveryResult(True, resp.code, reply_with_enhanced(resp.code, resp.message))
 
-    async def data(self, data: bytes) -> DeliveryResult:
+    async def data(self, data: bytes | Content) -> DeliveryResult:
         """Send the message; the next hop has ``deliver_data_timeout`` to answer (RFC 5321
         4.5.3.2.6 gives it ten minutes), so a slow but working server is not asked twice."""
         try:
-            resp = await self.client.data(data, timeout=self.listener.deliver_data_timeout)
+            resp = await send_data(self.client, Content.of(data),
+                                   self.listener.deliver_data_timeout)
         except aiosmtplib.SMTPResponseException as e:
             result = DeliveryResult(False, e.code, reply_with_enhanced(e.code, e.message))
         except BaseException as e:
@@ -215,12 +218,12 @@ class Upstream:
 
 
 def deliver_maildir(hop: NextHop, mail_from: str, rcpt_tos: list[str],
-                    data: bytes) -> DeliveryResult:
+                    data: bytes | Content) -> DeliveryResult:
     """Local delivery: Return-Path and Delivered-To on top, as a delivery agent would."""
     assert hop.path is not None
     top = f"Return-Path: <{mail_from}>\r\n".encode()
     top += b"".join(f"Delivered-To: {r}\r\n".encode() for r in rcpt_tos)
-    path = write_message(hop.path, top + data)
+    path = write_message(hop.path, Content.of(data).prepend(top))
     return DeliveryResult(True, 250, f"2.0.0 Delivered ({path.name})")
 
 
@@ -229,7 +232,7 @@ async def deliver(
     side: str,
     mail_from: str,
     rcpt_tos: list[str],
-    data: bytes,
+    data: bytes | Content,
     *,
     smtputf8: bool = False,
 ) -> DeliveryResult:

@@ -29,6 +29,7 @@ from gateway.adapters.clamd import (
 )
 from gateway.config import GatewayConfig, Section
 from gateway.context import MessageContext
+from gateway.mime.payload import decoded_payload
 from gateway.pipeline import Stage
 from gateway.rules.wording import ascii_safe, display_name
 from gateway.verdicts import (
@@ -179,8 +180,8 @@ async def locate_infected_part(client: ClamdClient, message: EmailMessage, deadl
         if checked >= MAX_PARTS_TO_LOCATE or loop.time() >= deadline:
             break
         checked += 1
-        payload = part.get_payload(decode=True)
-        if not isinstance(payload, bytes):
+        payload = decoded_payload(part)
+        if payload is None:
             continue
         reply = await client.scan(payload, budget=max(0.1, deadline - loop.time()))
         if reply.outcome is Outcome.INFECTED:
@@ -207,10 +208,10 @@ class AntivirusFilter:
     async def check(self, ctx: MessageContext) -> Report:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.cfg.timeout
-        if len(ctx.data) > self.stream_max:
+        if ctx.size > self.stream_max:
             reply = ScanReply(Outcome.TOO_BIG, address=str(self.cfg.addresses[0]))
         else:
-            reply = await self.client.scan(ctx.data)
+            reply = await self.client.scan(ctx.content)
         where = header_value = ""
         if reply.outcome is Outcome.INFECTED:
             where = await locate_infected_part(self.client, await ctx.parsed(), deadline)

@@ -165,4 +165,5 @@ class DkimFilter:
             findings.append(Finding(self.name, "lines-reencoded", Severity.INFO,
                                     "text with lines over 998 characters re-encoded as "
                                     "quoted-printable (RFC 5322), its words unchanged"))
-        return Report(tuple(findings), Change(new_bytes=header + data))
+        # The signature goes on top of the message as it is: new bytes only when re-encoded.
+        return Report(tuple(findings), Change(new_bytes=conformed, top=header))

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from email.message import EmailMessage
 
 from gateway.adapters.spamd import SpamdScore, spamd_check
 from gateway.authcheck import AuthResults, Resolver, authenticate, header_value
@@ -206,7 +205,7 @@ class JunkFilter:
         from_addr = address_of(from_header)
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         auth = await authenticate(
-            self.resolver, data=ctx.data, client_ip=ctx.client_address,
+            self.resolver, data=ctx.content, client_ip=ctx.client_address,
             mail_from=ctx.envelope.mail_from, helo=ctx.client_helo, from_domain=from_domain,
             deadline=self.cfg.auth_deadline)
         book = load_book(self.senders, self.council_domains)
@@ -218,20 +217,25 @@ class JunkFilter:
             from_domain and reads_list(msg, self.cfg.known_lists, from_domain))
         if own is None and known and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
-        # Reading the body (its HTML, every phrase) is CPU work: in a thread.
+        # Reading the body (its HTML, every phrase) is CPU work: in a worker. It is given ctx,
+        # not the parsed message: a worker thread lets go of a call's arguments only when it
+        # next runs, and a parse held there after it went stale would sit beside the next
+        # check's copies.
         signals = await in_worker(
-            ctx.size, self._content_signals, msg, from_header, from_addr,
+            ctx.size, self._content_signals, ctx, from_header, from_addr,
             ctx.envelope.mail_from, book, auth)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
                    *signals]
         if self.cfg.spamd is not None:
             signals.append(spamd_signal(await spamd_check(
-                self.cfg.spamd, ctx.data, deadline=self.cfg.spamd_timeout), self.cfg.threshold))
+                self.cfg.spamd, ctx.content, deadline=self.cfg.spamd_timeout),
+                self.cfg.threshold))
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
 
-    def _content_signals(self, msg: EmailMessage, from_header: str, from_addr: str,
+    def _content_signals(self, ctx: MessageContext, from_header: str, from_addr: str,
                          mail_from: str, book: SenderBook,
                          auth: AuthResults) -> list[Signal | None]:
+        msg = ctx.message
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
         shown = auth.shown_domains()

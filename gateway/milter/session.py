@@ -19,6 +19,7 @@ from email.utils import format_datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.audit import AuditLog, message_event
+from gateway.content import Content
 from gateway.context import Envelope, MessageContext, new_id
 from gateway.delivery import dispatch
 from gateway.delivery.nexthop import DeliveryResult
@@ -64,7 +65,7 @@ class Answer:
 class _NoHop:
     """Postfix delivers: the milter never hands mail on itself."""
 
-    async def send(self, data: bytes) -> DeliveryResult:
+    async def send(self, data: Content) -> DeliveryResult:
         return DeliveryResult(True, 250, "2.0.0 Accepted for Postfix to deliver")
 
 

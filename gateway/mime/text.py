@@ -30,6 +30,7 @@ from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Literal
 
+from gateway.content import Content
 from gateway.context import parse_message
 from gateway.mime.documents import (
     DocumentError,
@@ -39,6 +40,7 @@ from gateway.mime.documents import (
     read_document,
 )
 from gateway.mime.html import read_html
+from gateway.mime.payload import decoded_payload
 from gateway.mime.workers import LARGE, pool_for
 from gateway.rules.phrases import word_set
 
@@ -252,8 +254,8 @@ def _leaf(part: Message, within: str, limits: TextLimits,
     place = "the message text" + (" (HTML)" if ctype == "text/html" else "") + within
     kind: PieceKind = "attachment" if within else "body"
     progress.place = place
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
+    payload = decoded_payload(part)
+    if payload is None:
         return
     text = decode_text(payload, part.get_content_charset())
     if ctype == "text/html":
@@ -271,8 +273,8 @@ def _attachment(part: Message, place: str, ctype: str, filename: str | None,
     if kind is None:
         return
     progress.place = place
-    payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes):
+    payload = decoded_payload(part)
+    if payload is None:
         yield Unreadable(place, "its content cannot be decoded")
         return
     if len(payload) > limits.max_file_bytes:
@@ -352,19 +354,23 @@ async def extract_async(data: bytes | Message, limits: TextLimits | None = None,
 
 # One reading per message, shared by the filters that look for words. Keyed by the context
 # object; the entry goes when the context does.
-_SHARED: dict[int, tuple[bytes, TextLimits, Extraction]] = {}
+_SHARED: dict[int, tuple[Content, TextLimits, Extraction]] = {}
 _SHARED_LOCK = threading.Lock()
 _SUBJECT_FIELD = re.compile(rb"(?im)^subject[ \t]*:")
 
 
-def _same_message(before: bytes, now: bytes) -> bool:
+def _same_message(before: Content, now: Content) -> bool:
     if now is before:
         return True
     # Filters in between may have put header fields on top (Modify.add_headers); that leaves
-    # the words the same unless one of them is a new Subject.
-    if len(now) < len(before) or not now.endswith(before):
+    # the words the same unless one of them is a new Subject. Compared by their pieces: joining
+    # a large message to compare it would cost a copy of it.
+    if now.buf is not before.buf or now.start != before.start:
         return False
-    return _SUBJECT_FIELD.search(now[: len(now) - len(before)]) is None
+    added = len(now.top) - len(before.top)
+    if added < 0 or now.top[added:] != before.top:
+        return False
+    return _SUBJECT_FIELD.search(b"".join(now.top[:added])) is None
 
 
 async def message_text(ctx: MessageContext, limits: TextLimits | None = None) -> Extraction:
@@ -373,15 +379,16 @@ async def message_text(ctx: MessageContext, limits: TextLimits | None = None) ->
     key = id(ctx)
     with _SHARED_LOCK:
         hit = _SHARED.get(key)
-    if hit is not None and hit[1] == limits and _same_message(hit[0], ctx.data):
+    if hit is not None and hit[1] == limits and _same_message(hit[0], ctx.content):
         return hit[2]
     # The message as parsed once for every check (header fields put on top since are the
     # gateway's own record and hold no words to check).
+    content = ctx.content
     result = await extract_async(await ctx.parsed(), limits, size=ctx.size)
     with _SHARED_LOCK:
         if key not in _SHARED:
             weakref.finalize(ctx, _forget, key)
-        _SHARED[key] = (ctx.data, limits, result)
+        _SHARED[key] = (content, limits, result)
     return result
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from gateway.audit import AuditLog, finding_entries
+from gateway.content import Content
 from gateway.context import Envelope, MessageContext
 from gateway.delivery import dispatch
 from gateway.delivery.nexthop import DeliveryResult
@@ -81,7 +82,7 @@ async def _release(assembly: Assembly, store: QuarantineStore, held: HeldMessage
                               held.smtputf8)
     if not held.findings and not held.held_by:
         # Held before findings were recorded: nothing to resume from, passed on as it is.
-        result = await hop.send(data)
+        result = await hop.send(Content(data))
         return await _delivered(store, held, result)
     pipeline = assembly.pipelines[ctx.side]
     before = set(pipeline.checks_up_to(held.held_by))

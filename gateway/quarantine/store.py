@@ -22,6 +22,7 @@ from email.parser import BytesHeaderParser
 from email.utils import parseaddr
 from pathlib import Path
 
+from gateway.content import Content
 from gateway.delivery.maildir import ensure_maildir, write_message
 from gateway.verdicts import Finding, Severity
 
@@ -110,7 +111,7 @@ class QuarantineStore:
         self.path = Path(path)
 
     # ------------------------------------------------------------------ writing
-    def hold(self, held: HeldMessage, data: bytes) -> str:
+    def hold(self, held: HeldMessage, data: bytes | Content) -> str:
         """Store the message durably under its id (replacing an earlier copy of it, as when a
         released message is held again by a later check). Raises OSError when it cannot."""
         fields = [
@@ -132,7 +133,7 @@ class QuarantineStore:
             old = self._file(held.id)
         except NotFound:
             old = None
-        path = write_message(self.path, top + data, name=held.id)
+        path = write_message(self.path, Content.of(data).prepend(top), name=held.id)
         if old is not None and old != path:
             old.unlink(missing_ok=True)
         return held.id

@@ -21,6 +21,7 @@ from email.parser import BytesParser
 
 import filetype
 
+from gateway.mime.payload import decoded_payload
 from gateway.rules.wording import display_name
 
 __all__ = [
@@ -321,8 +322,7 @@ class _Walk:
             name = part.get_filename() or ""
             if not name and part.get_content_maintype() == "text":
                 continue  # the message text itself
-            payload = part.get_payload(decode=True)
-            data = payload if isinstance(payload, bytes) else b""
+            data = decoded_payload(part) or b""
             shown = display_name(name) or f"(unnamed {part.get_content_type()} part)"
             self.file(name, part.get_content_type(), data, shown, depth)
 

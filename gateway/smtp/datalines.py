@@ -15,17 +15,36 @@ is handled with bytes operations, so the loop is held for microseconds a piece:
 - the idle timer (:class:`IdleTimer`, renewed by the protocol as bytes arrive) counts from the
   last bytes received, so a slow but steady upload succeeds and a stalled one ends after the
   timeout.
+
+The content goes into a :class:`~gateway.smtp.spool.Spool` (memory up to a threshold, then a
+private temporary file) as it is read, so a large or slow upload holds a write buffer's worth of
+memory, not a list of its pieces; a spool that cannot be written (a full disk) is the problem
+"room": the rest is still read, so the dialogue stays in step, and answered 451 at the end.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["YIELD_EVERY", "DataRead", "IdleTimer", "read_data"]
+from gateway.smtp.spool import Spool
+
+__all__ = ["REFUSALS", "YIELD_EVERY", "DataRead", "IdleTimer", "Problem", "read_data"]
+
+log = logging.getLogger(__name__)
+
+Problem = Literal["line", "size", "room"]
+# aiosmtpd's own words for its refusals (given enhanced codes on the way out), and ours for a
+# message the gateway has no room to keep.
+REFUSALS: dict[Problem, str] = {
+    "line": "500 Line too long (see RFC5321 4.5.3.1.6)",
+    "size": "552 Error: Too much mail data",
+    "room": "451 4.3.0 The gateway has no room for the message just now; please try again later",
+}
 
 # Pieces already received are read without waiting; this many, then other connections run.
 YIELD_EVERY = 64
@@ -37,7 +56,7 @@ _STUFFED = re.compile(rb"(?m)^\.(?!\r?\n)")  # a leading dot, unless the line is
 @dataclass(frozen=True)
 class DataRead:
     content: bytes  # the message, CRLF line endings, dots unstuffed (empty after a problem)
-    problem: Literal["line", "size"] | None = None
+    problem: Problem | None = None
 
 
 class IdleTimer:
@@ -60,13 +79,13 @@ class IdleTimer:
 class _Content:
     """What has been read so far, turned into the message a complete line at a time."""
 
-    def __init__(self, line_limit: int, size_limit: int | None):
+    def __init__(self, line_limit: int, size_limit: int | None, spool: Spool):
         self.line_limit = line_limit
         self.size_limit = size_limit
         self.long_line = re.compile(rb"(?m)^[^\n]{%d,}" % (line_limit - 1))
         self.size = 0
-        self.problem: Literal["line", "size"] | None = None
-        self.pieces: list[bytes] = []
+        self.problem: Problem | None = None
+        self.spool = spool
         self.partial = b""  # the start of a line whose end has not come yet
 
     def add(self, data: bytes) -> None:
@@ -89,7 +108,11 @@ class _Content:
                 lines = _STUFFED.sub(b"", lines)
             if lines.count(b"\n") != lines.count(b"\r\n"):
                 lines = lines.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
-            self.pieces.append(lines)
+            try:
+                self.spool.write(lines)
+            except OSError as e:
+                log.error("the message could not be spooled: %s", e)
+                self._fail("room")
 
     def _too_long(self, lines: bytes) -> bool:
         if max(map(len, lines.split(b"\n"))) < self.line_limit - 1:
@@ -102,22 +125,27 @@ class _Content:
                 return True
         return False
 
-    def _fail(self, problem: Literal["line", "size"]) -> None:
+    def _fail(self, problem: Problem) -> None:
         self.problem = self.problem or problem
-        self.pieces.clear()  # kept no further: a refused message must not take the memory
+        self.spool.discard()  # kept no further: a refused message must not take the memory
 
     def result(self) -> DataRead:
         if self.problem is not None:
             return DataRead(b"", self.problem)
-        return DataRead(b"".join(self.pieces))
+        try:
+            return DataRead(self.spool.take())
+        except OSError as e:
+            log.error("the spooled message could not be read back: %s", e)
+            return DataRead(b"", "room")
 
 
-async def read_data(reader: asyncio.StreamReader, *, line_limit: int,
-                    size_limit: int | None) -> DataRead:
+async def read_data(reader: asyncio.StreamReader, *, line_limit: int, size_limit: int | None,
+                    spool: Spool | None = None) -> DataRead:
     """Read DATA's content up to and including CRLF "." CRLF (the CRLF of the DATA command
-    itself counts as the first). Raises ``asyncio.IncompleteReadError`` when the client goes
-    away before the end."""
-    content = _Content(line_limit, size_limit)
+    itself counts as the first), through ``spool`` (by default one in memory only). Raises
+    ``asyncio.IncompleteReadError`` when the client goes away before the end; the caller closes
+    the spool."""
+    content = _Content(line_limit, size_limit, spool or Spool(threshold=2**62))
     before = b"\r\n"  # the two bytes before what is read next
     batch: list[bytes] = []  # pieces not yet handed to content: prose ends many lines in "."
     batched = pieces = 0

@@ -18,6 +18,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from gateway.audit import AuditLog, message_event
 from gateway.config import Config, ListenerConfig
 from gateway.config.core import canonical_domain
+from gateway.content import Content
 from gateway.context import Envelope as MsgEnvelope
 from gateway.context import MessageContext, new_id
 from gateway.delivery import dispatch
@@ -62,7 +63,7 @@ class LiveHop:
 
     upstream: Upstream | None
 
-    async def send(self, data: bytes) -> DeliveryResult:
+    async def send(self, data: Content) -> DeliveryResult:
         if self.upstream is None or not self.upstream.client.is_connected:
             return DeliveryResult(False, 451, "4.4.1 The next mail server went away; please "
                                               "try again later")
@@ -251,7 +252,7 @@ class SideHandler:
             envelope.mail_from = None  # the transaction is over (aiosmtpd resets it after us)
             gw.changed.set()
 
-    def _context(self, session: Session, envelope: Envelope, data: bytes) -> MessageContext:
+    def _context(self, session: Session, envelope: Envelope, data: Content) -> MessageContext:
         login = _login(session)
         mail_from = "" if envelope.mail_from in ("<>", None) else str(envelope.mail_from)
         return MessageContext(
@@ -269,15 +270,20 @@ class SideHandler:
         started = time.monotonic()
         raw = envelope.original_content or b""
         assert isinstance(raw, bytes)
-        data = normalise_line_endings(raw)
+        # The message's one copy from here on is ctx's: aiosmtpd's references go.
+        envelope.original_content = envelope.content = None
+        size = len(raw)
         # Fields only the gateway may write are removed before anything reads the message, so
         # a forged one is never trusted, held, released or passed on.
-        ctx = self._context(session, envelope,
-                            strip_trust_headers(data, self.config.gateway.hostname))
+        hostname = self.config.gateway.hostname
+        ctx = self._context(session, envelope, Content(normalise_line_endings(raw)).edit_head(
+            lambda head: strip_trust_headers(head, hostname)))
+        del raw  # ctx holds the message now: a join later can let go of this buffer
         if self.side == "outbound":
-            ctx.replace_data(origin_fields(
-                ctx.data, date=format_datetime(ctx.received_at.astimezone()),
-                message_id=f"<{ctx.id}.{secrets.token_hex(4)}@{self.config.gateway.hostname}>"))
+            date = format_datetime(ctx.received_at.astimezone())
+            message_id = f"<{ctx.id}.{secrets.token_hex(4)}@{hostname}>"
+            ctx.replace_content(ctx.content.edit_head(
+                lambda head: origin_fields(head, date=date, message_id=message_id)))
         protocol = "ESMTP" + ("S" if session.ssl else "") + ("A" if session.authenticated else "")
         top = received_header(helo=ctx.client_helo, ip=ctx.client_address,
                               hostname=self.config.gateway.hostname, protocol=protocol,
@@ -307,10 +313,9 @@ class SideHandler:
             "tempfail" if refusal is None or refusal.startswith("4") else "refuse")
         hop_reply = carried.delivery.reply if carried and carried.delivery else ""
         AuditLog(self.config.gateway.audit_log).write(message_event(
-            ctx, outcome, verdict=verdict, reply=reply, hop_reply=hop_reply, size=len(raw),
-            ms=ms))
+            ctx, outcome, verdict=verdict, reply=reply, hop_reply=hop_reply, size=size, ms=ms))
         log.info("id=%s side=%s from=<%s> to=%s size=%d verdict=%s reply=%r ms=%.0f", ctx.id,
-                 self.side, ctx.envelope.mail_from, ",".join(ctx.envelope.rcpt_tos), len(raw),
+                 self.side, ctx.envelope.mail_from, ",".join(ctx.envelope.rcpt_tos), size,
                  verdict, reply, ms)
         self.gateway.metrics.message(self.side, verdict, outcome, ms / 1000,
                                      carried.delivery if carried else None)
@@ -332,12 +337,12 @@ class SideHandler:
                       gw.audit_log)
             return ("451 4.3.0 The gateway cannot write its record of this message; please "
                     "try again later")
-        if ctx.data[:1] in (b" ", b"\t"):
+        head = ctx.content.head()
+        if head[:1] in (b" ", b"\t"):
             return ("554 5.6.0 The message starts with a continued header line, so it is not "
                     "a well-formed message")
         if self.side != "outbound":
             return None
-        head = ctx.data.split(b"\r\n\r\n", 1)[0]
         values = [m.group(1).decode("utf-8", "replace") for m in _FROM_FIELD.finditer(head)]
         return from_header_refusal(values, own=self._own_addresses(session),
                                    gateway=self.config.gateway)

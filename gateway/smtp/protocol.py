@@ -16,8 +16,9 @@ from aiosmtpd.smtp import MISSING, SMTP, AuthResult, LoginPassword, Session
 
 from gateway.logctx import conn_id
 from gateway.smtp import replies
-from gateway.smtp.datalines import IdleTimer, read_data
+from gateway.smtp.datalines import REFUSALS, IdleTimer, read_data
 from gateway.smtp.logins import network_of
+from gateway.smtp.spool import Spool
 
 if TYPE_CHECKING:
     from gateway.delivery.nexthop import Upstream
@@ -201,10 +202,9 @@ class GatewaySMTP(SMTP):
     async def smtp_DATA(self, arg: str) -> None:
         # aiosmtpd's own DATA, but with the content read in bulk (gateway/smtp/datalines.py):
         # its loop in Python over every line held the event loop for other connections. The
-        # idle timer is renewed as bytes arrive (data_received), however long the upload.
-        if await self.check_helo_needed():
-            return
-        if await self.check_auth_needed("DATA"):
+        # idle timer is renewed as bytes arrive (data_received), however long the upload. The
+        # content goes into a Spool: memory up to [gateway] spool_threshold, then a file.
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         assert self.envelope is not None
         if not self.envelope.rcpt_tos:
@@ -214,23 +214,29 @@ class GatewaySMTP(SMTP):
             await self.push("501 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        self._data_timer = IdleTimer(self.side_handler.gateway.config.gateway.data_timeout,
-                                     self._reset_timeout)
+        gw = self.side_handler.gateway.config.gateway
+        self._data_timer = IdleTimer(gw.data_timeout, self._reset_timeout)
+        spool = Spool(gw.spool_threshold, gw.spool_dir)
         try:
-            read = await read_data(self._reader, line_limit=self.line_length_limit,
-                                   size_limit=self.data_size_limit)
-        except (asyncio.CancelledError, asyncio.IncompleteReadError):
-            log.info("connection lost during DATA")
-            self._writer.close()
-            raise
+            try:
+                read = await read_data(self._reader, line_limit=self.line_length_limit,
+                                       size_limit=self.data_size_limit, spool=spool)
+            except (asyncio.CancelledError, asyncio.IncompleteReadError):
+                log.info("connection lost during DATA")
+                self._writer.close()
+                raise
+            finally:
+                self._data_timer = None
         finally:
-            self._data_timer = None
+            spool.close()
         if read.problem is not None:
-            await self.push("500 Line too long (see RFC5321 4.5.3.1.6)" if read.problem == "line"
-                            else "552 Error: Too much mail data")
             self._set_post_data_state()  # type: ignore[no-untyped-call]  # untyped in aiosmtpd
+            await self.push(REFUSALS[read.problem])
             return
+        # The one copy of the message: the handler takes it from the envelope and drops the
+        # envelope's reference, so nothing here may keep one.
         self.envelope.content = self.envelope.original_content = read.content
+        del read
         status = await self._call_handler_hook("DATA")
         self._set_post_data_state()  # type: ignore[no-untyped-call]
         await self.push("250 OK" if status is MISSING else status)

@@ -12,7 +12,11 @@ __all__ = ["mailbox", "normalise_line_endings", "received_header"]
 
 def normalise_line_endings(data: bytes) -> bytes:
     """Bare LF and bare CR become CRLF, so a stray ``<LF>.<LF>`` can never end a message
-    downstream (SMTP smuggling): what the filters see is exactly what is passed on."""
+    downstream (SMTP smuggling): what the filters see is exactly what is passed on. The same
+    object when it has none (the DATA reader already made bare LF CRLF): no copy."""
+    crlf = data.count(b"\r\n")
+    if data.count(b"\r") == crlf and data.count(b"\n") == crlf:
+        return data
     return re.sub(rb"\r\n|\r|\n", b"\r\n", data)
 
 

@@ -19,6 +19,7 @@ import pytest
 
 from gateway.adapters.clamd import ClamdClient, Outcome, parse_address
 from gateway.assembly import Assembly, assemble
+from gateway.content import Content
 from gateway.context import Envelope, MessageContext
 from gateway.delivery.notices import compose
 from gateway.pipeline import Outcome as RunOutcome
@@ -334,3 +335,15 @@ async def test_clamd_killed_then_restarted_is_used_again(own_clamd: ClamdInstanc
     again, _ = await _run(gw, msg)
     assert again.decision.action is Action.REFUSE
     assert "Eicar-Test-Signature" in again.decision.text
+
+
+async def test_a_message_in_pieces_is_scanned_whole(clamd: ClamdInstance) -> None:
+    """Fields on top and the buffer read from an offset reach clamd as one stream, in chunks
+    that cut the test signature in two."""
+    client = ClamdClient([parse_address(clamd.address)], 30, chunk_size=7)
+    buf = b"X-Dropped: 1\r\n\r\n" + samples.EICAR + b"\r\n"
+    content = Content(buf, (b"Subject: pieces\r\n",), len(b"X-Dropped: 1\r\n"))
+    reply = await client.scan(content)
+    assert reply.outcome is Outcome.INFECTED
+    assert (await client.scan(Content(b"Subject: clean\r\n\r\nnothing here\r\n"))).outcome \
+        is Outcome.CLEAN

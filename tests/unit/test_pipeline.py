@@ -8,6 +8,7 @@ import pytest
 
 from gateway.assembly import FILTERS, KINDS, SCHEMA, chain_names, default_chain, parse_config
 from gateway.config import Section
+from gateway.content import Content
 from gateway.context import Envelope, MessageContext
 from gateway.pipeline import Pipeline, Stage, apply_change
 from gateway.policy import Policy, PolicyConfig, groups_of, parse_policy
@@ -238,3 +239,15 @@ def test_apply_change_folds_long_and_encodes_non_ascii() -> None:
 def test_reply_codes_are_checked(code: int, enhanced: str) -> None:
     with pytest.raises(ValueError):
         SmtpCode(code, enhanced)
+
+
+def test_header_changes_keep_the_body_buffer() -> None:
+    """Fields put on top and a tagged subject rewrite the header only: the body is the same
+    buffer, read from an offset."""
+    body = b"line\r\n" * 1000
+    buf = b"Subject: hello\r\nFrom: a@b\r\n\r\n" + body
+    out = apply_change(Content(buf), Change((("X-Note", "1"),), subject_prefix="[Junk]"))
+    assert out.buf is buf
+    assert out.joined() == b"X-Note: 1\r\nSubject: [Junk] hello\r\nFrom: a@b\r\n\r\n" + body
+    assert out.size == len(out.joined())
+    assert apply_change(Content(buf), None) == Content(buf)
