@@ -56,6 +56,19 @@ class Content:
             for at in range(0, len(view), size):
                 yield view[at:at + size]
 
+    def added_on_top_of(self, before: Content) -> bytes | None:
+        """The bytes put on top of ``before`` to make this message, or None when it is not
+        ``before`` with bytes on top. Compared by the pieces where they are shared (no copy of
+        a large message), by the bytes where both are whole."""
+        if self.buf is before.buf and self.start == before.start:
+            added = len(self.top) - len(before.top)
+            if added >= 0 and self.top[added:] == before.top:
+                return b"".join(self.top[:added])
+            return None
+        if self.whole and before.whole and self.buf.endswith(before.buf):
+            return self.buf[: len(self.buf) - len(before.buf)]
+        return None
+
     def prepend(self, fields: bytes) -> Content:
         """Header fields put on top."""
         if not fields:

@@ -45,12 +45,10 @@ _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.M)
 def _trace_fields_on_top(before: Content, now: Content) -> bool:
     """Whether ``now`` is ``before`` with header fields put on top that no check reads: the
     gateway's own record of what it did (``Authentication-Results``, ``X-...`` fields)."""
-    if now.buf is not before.buf or now.start != before.start:
+    added = now.added_on_top_of(before)
+    if not added:
         return False
-    added = len(now.top) - len(before.top)
-    if added <= 0 or now.top[added:] != before.top:
-        return False
-    names = _FIELD_NAME.findall(b"".join(now.top[:added]))
+    names = _FIELD_NAME.findall(added)
     return bool(names) and all(n.lower() == b"authentication-results"
                                or n[:2].lower() == b"x-" for n in names)
 

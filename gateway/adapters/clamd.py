@@ -248,7 +248,7 @@ class ClamdClient:
         return ScanReply(Outcome.ERROR, detail="; ".join(problems) or "no time left to scan",
                          address=str(self.addresses[-1]))
 
-    async def _scan_at(self, addr: ClamdAddress, data: bytes | memoryview
+    async def _scan_at(self, addr: ClamdAddress, data: bytes | memoryview | Content
                        ) -> tuple[bytes, _Session]:
         """One INSTREAM at ``addr``: over a kept session if there is one (and once more over a
         new one when that turns out to be closed). On any exception the session is closed."""

@@ -363,14 +363,9 @@ def _same_message(before: Content, now: Content) -> bool:
     if now is before:
         return True
     # Filters in between may have put header fields on top (Modify.add_headers); that leaves
-    # the words the same unless one of them is a new Subject. Compared by their pieces: joining
-    # a large message to compare it would cost a copy of it.
-    if now.buf is not before.buf or now.start != before.start:
-        return False
-    added = len(now.top) - len(before.top)
-    if added < 0 or now.top[added:] != before.top:
-        return False
-    return _SUBJECT_FIELD.search(b"".join(now.top[:added])) is None
+    # the words the same unless one of them is a new Subject.
+    added = now.added_on_top_of(before)
+    return added is not None and _SUBJECT_FIELD.search(added) is None
 
 
 async def message_text(ctx: MessageContext, limits: TextLimits | None = None) -> Extraction:

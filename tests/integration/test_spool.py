@@ -19,6 +19,9 @@ from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import make_message
 
 LINE = b"x" * 76 + b"\r\n"
+# DATA is read in bulk: the stream reader holds up to its limit, and pieces are handed on 64 KiB
+# at a time, so this much is written before the spool has seen enough to open its file.
+EARLY = LINE * 1800  # about 140 KiB
 TEMPORARY_FILE = tempfile.TemporaryFile
 
 
@@ -110,11 +113,11 @@ async def _reply(reader: asyncio.StreamReader) -> bytes:
 
 async def test_passed_on_from_the_spool_and_closed(
         tmp_path: Path, smtp_sink: SmtpSink, spied: Spied, gateway_port: int) -> None:
-    message = make_message() + LINE * 500  # about 40 KiB: spooled
+    message = make_message() + EARLY + LINE * 100
     reader, writer = await _into_data(gateway_port)
-    writer.write(message[:20_000])
+    writer.write(message[:len(message) - len(LINE) * 100])
     file = await _opened_privately(spied, tmp_path / "spool")
-    writer.write(message[20_000:] + b".\r\n")
+    writer.write(message[len(message) - len(LINE) * 100:] + b".\r\n")
     assert (await _reply(reader)).startswith(b"250")
     assert file.closed
     (got,) = await smtp_sink.wait_for(1)
@@ -126,9 +129,9 @@ async def test_passed_on_from_the_spool_and_closed(
 async def test_refused_and_closed(tmp_path: Path, smtp_sink: SmtpSink, spied: Spied,
                                   gateway_port: int, how: str) -> None:
     reader, writer = await _into_data(gateway_port)
-    writer.write(make_message() + LINE * 200)
+    writer.write(make_message() + EARLY)
     file = await _opened_privately(spied, tmp_path / "spool")
-    tail = LINE * 3000 if how == "too big" else b"y" * 5000 + b"\r\n"
+    tail = LINE * 1000 if how == "too big" else b"y" * 5000 + b"\r\n"
     writer.write(tail + b".\r\n")
     reply = await _reply(reader)
     assert reply.startswith(b"552" if how == "too big" else b"500"), reply
@@ -140,7 +143,7 @@ async def test_refused_and_closed(tmp_path: Path, smtp_sink: SmtpSink, spied: Sp
 async def test_client_gone_mid_data_closes_it(
         tmp_path: Path, smtp_sink: SmtpSink, spied: Spied, gateway_port: int) -> None:
     reader, writer = await _into_data(gateway_port)
-    writer.write(make_message() + LINE * 200)
+    writer.write(make_message() + EARLY)
     file = await _opened_privately(spied, tmp_path / "spool")
     writer.transport.abort()
     async with asyncio.timeout(10):
