@@ -1,7 +1,7 @@
 """Whether a domain imitates one the council knows: the skeleton a reader sees (Unicode UTS 39
-confusables folded, hyphens dropped), small edits of the registered name, another ending on the
-same name, or the known domain worn as the start of another. Pure functions; the junk signal that
-uses them is :func:`gateway.rules.junk.lookalike_signal`.
+confusables folded, hyphens dropped), small edits of the registered name, the same council named
+another way, another ending on the same name, or the known domain or name worn inside another.
+Pure functions; the junk signal that uses them is :func:`gateway.rules.junk.lookalike_signal`.
 
 What is *not* a look-alike, because a reader would be right to trust it:
 
@@ -30,8 +30,7 @@ from gateway.authcheck import org_domain
 from gateway.authcheck.dmarc import public_suffix
 
 __all__ = ["RESTRICTED_REGISTRIES", "Resemblance", "in_public_body_registry",
-           "in_restricted_registry", "lookalike",
-           "normalise_domain", "resemblance", "skeleton"]
+           "in_restricted_registry", "lookalike", "normalise_domain", "resemblance", "skeleton"]
 
 # Registries whose names only public bodies can hold.
 RESTRICTED_REGISTRIES = ("gov.uk", "police.uk", "nhs.uk", "sch.uk", "ac.uk", "parliament.uk",
@@ -101,6 +100,7 @@ def _confusables() -> tuple[dict[str, str], tuple[tuple[str, str], ...]]:
 _DOTS = str.maketrans({"\u3002": ".", "\uff0e": ".", "\uff61": "."})
 
 
+@functools.lru_cache(maxsize=65536)
 def normalise_domain(domain: str) -> str:
     """A domain as a mail program shows it and DNS reads it: compatibility forms folded, the
     ideographic and full-width dots made dots, invisible characters dropped, lower case, IDNA
