@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.policy
+import functools
 import re
 import secrets
 from dataclasses import dataclass, field
@@ -25,13 +26,36 @@ def new_id() -> str:
     return secrets.token_hex(6)
 
 
+class _ReadingPolicy(email.policy.EmailPolicy):
+    """``policy.SMTP``, with each header field's parsed form remembered by its name and value.
+
+    ``EmailMessage.get()`` parses the field anew on every call, and the checks (and the email
+    package's own walk over the parts) ask for ``Content-Type`` and friends a dozen times a
+    message: a third of the checks' time on ordinary mail. Parsed fields are immutable, and the
+    same values recur from message to message, so they are shared; long values (rare, and a
+    sender's to choose) are not kept."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if hasattr(value, "name") or len(value) > 512:
+            return super().header_fetch_parse(name, value)
+        return _parsed_field(self, name, value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed_field(policy: email.policy.EmailPolicy, name: str, value: str) -> Any:
+    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)
+
+
+READING_POLICY = _ReadingPolicy(linesep="\r\n")  # what policy.SMTP is
+
+
 def parse_message(data: bytes | Content) -> EmailMessage:
     """Parse once with the SMTP policy; the result is an ``EmailMessage``.
 
     Fed a piece at a time: ``BytesParser.parsebytes`` decodes the whole message into one str
     and copies that into a ``StringIO`` (four bytes a character), about five times the
     message's size at once."""
-    parser = FeedParser(policy=email.policy.SMTP)
+    parser = FeedParser(policy=READING_POLICY)
     for chunk in Content.of(data).chunks(CHUNK):
         parser.feed(str(chunk, "ascii", "surrogateescape"))
     msg = parser.close()
