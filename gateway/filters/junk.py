@@ -46,7 +46,7 @@ from gateway.rules.junk import (
     reads_list,
     reply_to_signal,
 )
-from gateway.rules.lookalike import in_public_body_registry
+from gateway.rules.lookalike import in_public_body_registry, skeleton
 from gateway.rules.wording import ascii_safe
 from gateway.verdicts import Action, Change, Finding, Kind, Report
 
@@ -198,6 +198,7 @@ class JunkFilter:
         self.council_domains = council_domains
         self.timeout: float | None = cfg.timeout
         self.free_mail = frozenset(cfg.free_mail_domains)
+        skeleton("")  # the look-alike table is built now, not while the first message waits
 
     async def assess(self, ctx: MessageContext) -> Assessment:
         msg = await ctx.parsed()
