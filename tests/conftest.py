@@ -70,6 +70,7 @@ class _CountingSMTP(AioSMTP):
     def connection_made(self, transport: Any) -> None:
         if self._original_transport is None:  # not the STARTTLS upgrade
             self.sink.connections += 1
+            self.sink.opened += 1
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -83,7 +84,8 @@ class SmtpSink:
         self.handler = SinkHandler()
         self.host = "127.0.0.1"
         self.port = port  # 0: any free one
-        self.connections = 0
+        self.connections = 0  # open now
+        self.opened = 0  # ever
         self.changed = asyncio.Event()
         self.smtp_options = {"enable_SMTPUTF8": True, "hostname": "sink.test", **smtp_options}
         self._server: asyncio.base_events.Server | None = None

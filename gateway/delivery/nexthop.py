@@ -137,15 +137,20 @@ class Upstream:
         self.encoding = "ascii"
 
     async def open(self, mail_from: str, *, smtputf8: bool, eight_bit: bool = True,
-                   extra: Sequence[str] = ()) -> DeliveryResult:
-        """Connect, log in if configured, and send MAIL FROM. On any failure the connection is
-        closed before this returns (or raises, when cancelled)."""
+                   extra: Sequence[str] = (), again: bool = False) -> DeliveryResult:
+        """Connect, log in if configured, and send MAIL FROM; with ``again``, only MAIL FROM,
+        on the connection of a transaction that ended with the next hop's 250. On any failure
+        the connection is closed before this returns (or raises, when cancelled)."""
+        self.opened = False
+        self.encoding = "ascii"
         try:
-            await self.client.connect()
-            if self.client.is_ehlo_or_helo_needed:  # its extensions are needed below
-                await self.client.ehlo()
-            if self.listener.deliver_user:
-                await self.client.login(self.listener.deliver_user, _password(self.listener))
+            if not again:
+                await self.client.connect()
+                if self.client.is_ehlo_or_helo_needed:  # its extensions are needed below
+                    await self.client.ehlo()
+                if self.listener.deliver_user:
+                    await self.client.login(self.listener.deliver_user,
+                                            _password(self.listener))
             options = []
             if smtputf8:
                 if not self.client.supports_extension("smtputf8"):
@@ -165,7 +170,9 @@ class Upstream:
             await self.close()
             if not isinstance(e, Exception):
                 raise  # cancelled: the connection is closed, the cancellation goes on
-            log.warning("next hop %s unreachable: %s", self.hop, e)
+            log.log(logging.INFO if again else logging.WARNING,
+                    "next hop %s %s: %s", self.hop,
+                    "kept connection no longer usable" if again else "unreachable", e)
             return DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         self.opened = True
         return DeliveryResult(True, 250, "2.1.0 Sender OK")
@@ -185,9 +192,11 @@ class Upstream:
             return DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         return DeliveryResult(True, resp.code, reply_with_enhanced(resp.code, resp.message))
 
-    async def data(self, data: bytes | Content) -> DeliveryResult:
+    async def data(self, data: bytes | Content, *, keep: bool = False) -> DeliveryResult:
         """Send the message; the next hop has ``deliver_data_timeout`` to answer (RFC 5321
-        4.5.3.2.6 gives it ten minutes), so a slow but working server is not asked twice."""
+        4.5.3.2.6 gives it ten minutes), so a slow but working server is not asked twice.
+        With ``keep``, a connection whose transaction the next hop took (250) stays open for
+        another; otherwise, and on any other answer, it is closed."""
         try:
             resp = await send_data(self.client, Content.of(data),
                                    self.listener.deliver_data_timeout)
@@ -201,6 +210,9 @@ class Upstream:
             result = DeliveryResult(False, UNREACHABLE[0], f"{UNREACHABLE[1]} {UNREACHABLE[2]}")
         else:
             result = DeliveryResult(True, resp.code, reply_with_enhanced(resp.code, resp.message))
+            if keep and self.client.is_connected:
+                self.opened = False
+                return result
         await self.close()
         return result
 

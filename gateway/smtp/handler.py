@@ -8,6 +8,7 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.utils import format_datetime
@@ -67,7 +68,7 @@ class LiveHop:
         if self.upstream is None or not self.upstream.client.is_connected:
             return DeliveryResult(False, 451, "4.4.1 The next mail server went away; please "
                                               "try again later")
-        return await self.upstream.data(data)
+        return await self.upstream.data(data, keep=True)
 
 
 class SideHandler:
@@ -187,10 +188,7 @@ class SideHandler:
         if self.listener.deliver_to.kind == "smtp":
             up: Upstream | None = session.upstream  # type: ignore[attr-defined]
             if up is None:
-                up = Upstream(self.config, self.listener)
-                mail_from = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
-                opened = await up.open(mail_from, smtputf8=bool(envelope.smtp_utf8),
-                                       extra=getattr(session, "mail_dsn", ()))
+                up, opened = await self._open_upstream(session, envelope)
                 if not opened.ok:
                     self.gateway.metrics.next_hop_failed(self.side, opened)
                     return self.refused(session, "rcpt", opened.reply, envelope, rcpt=address)
@@ -204,6 +202,27 @@ class SideHandler:
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
+
+    async def _open_upstream(self, session: Session,
+                             envelope: Envelope) -> tuple[Upstream, DeliveryResult]:
+        """The next-hop transaction for this client transaction: on the connection the client's
+        last transaction left (kept only when the next hop took its message), or a new one."""
+        mail_from = "" if envelope.mail_from == "<>" else str(envelope.mail_from)
+        smtputf8 = bool(envelope.smtp_utf8)
+        extra: Sequence[str] = getattr(session, "mail_dsn", ())
+        kept: Upstream | None = getattr(session, "kept_upstream", None)
+        session.kept_upstream = None  # type: ignore[attr-defined]
+        if kept is not None and kept.client.is_connected:
+            opened = await kept.open(mail_from, smtputf8=smtputf8, extra=extra, again=True)
+            # A refusal of the sender stands; anything else (the next hop ended the idle
+            # connection, a 421) is worth one new connection.
+            if opened.ok or opened.code >= 500:
+                return kept, opened
+            await kept.close()
+        elif kept is not None:
+            await kept.close()
+        up = Upstream(self.config, self.listener)
+        return up, await up.open(mail_from, smtputf8=smtputf8, extra=extra)
 
     def refused(self, session: Session, stage: str, reply: str,
                 envelope: Envelope | None = None, *, mail_from: str = "",
@@ -307,7 +326,15 @@ class SideHandler:
                 log.exception("id=%s processing failed", ctx.id)
                 reply = replies.INTERNAL_ERROR
         if isinstance(hop, LiveHop) and hop.upstream is not None:
-            await hop.upstream.close()
+            up = hop.upstream
+            if (up.client.is_connected and not up.opened and not self.gateway.stopping
+                    and carried is not None and carried.delivery is not None
+                    and carried.delivery.code == 250):
+                # Taken by the next hop: the connection may carry the client's next message
+                # (the next hop still answers each before the client is answered).
+                session.kept_upstream = up  # type: ignore[attr-defined]
+            else:
+                await up.close()
         ms = (time.monotonic() - started) * 1000
         verdict = carried.word if carried else (
             "tempfail" if refusal is None or refusal.startswith("4") else "refuse")

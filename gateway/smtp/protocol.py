@@ -250,10 +250,11 @@ class GatewaySMTP(SMTP):
         """Close the next-hop transaction of an abandoned client transaction (QUIT, a dropped
         connection, RSET, HELO/EHLO again, STARTTLS): it must not hold a mailbox server slot."""
         session = self.session
-        up: Upstream | None = getattr(session, "upstream", None)
-        if up is not None:
-            session.upstream = None  # type: ignore[union-attr]
-            self.side_handler.gateway.track(up.close())
+        for name in ("upstream", "kept_upstream"):  # a transaction, or a connection kept idle
+            up: Upstream | None = getattr(session, name, None)
+            if up is not None:
+                setattr(session, name, None)
+                self.side_handler.gateway.track(up.close())
 
     def _set_rset_state(self) -> None:
         self._abandon_upstream()

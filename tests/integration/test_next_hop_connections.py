@@ -93,10 +93,38 @@ def delivered(c: smtplib.SMTP) -> None:
     assert c.data(make_message())[0] == 250
 
 
+def delivered_then(then: Callable[[smtplib.SMTP], None]) -> Callable[[smtplib.SMTP], None]:
+    """A message delivered (its next-hop connection kept for the next), then ``then``."""
+    def path(c: smtplib.SMTP) -> None:
+        delivered(c)
+        then(c)
+    return path
+
+
+def nothing(c: smtplib.SMTP) -> None:
+    pass
+
+
+def rset_only(c: smtplib.SMTP) -> None:
+    assert c.rset()[0] == 250
+
+
+def close_idle(c: smtplib.SMTP) -> None:
+    assert c.sock is not None
+    c.sock.settimeout(20)
+    while c.sock.recv(4096):
+        pass
+
+
 PATHS: dict[str, Callable[[smtplib.SMTP], None]] = {
     "RSET": rset, "EHLO again": ehlo_again, "STARTTLS": starttls, "QUIT": quit_,
     "disconnect": drop, "idle timeout": idle, "next hop refuses": refused_by_the_next_hop,
     "a check refuses": refused_by_a_check, "delivered": delivered,
+    "delivered, then QUIT": delivered_then(nothing), "delivered, then RSET": delivered_then(
+        rset_only), "delivered, then disconnect": delivered_then(drop),
+    "delivered, then idle timeout": delivered_then(close_idle),
+    "delivered, then STARTTLS": delivered_then(starttls),
+    "delivered twice": delivered_then(delivered),
 }
 
 
@@ -193,3 +221,71 @@ async def test_a_slow_next_hop_is_waited_for_and_the_message_taken_once(
                 return c.sendmail(RESIDENT, [CLERK], make_message())
         assert await in_thread(steps) == {}
     assert answered.is_set() and len(smtp_sink.messages) == 1
+
+
+async def _send_on_one_connection(port: int, messages: int) -> list[int]:
+    def session() -> list[int]:
+        with smtplib.SMTP("127.0.0.1", port, timeout=20) as c:
+            c.ehlo("mx.sender.example")
+            codes = []
+            for _ in range(messages):
+                c.mail(RESIDENT)
+                c.rcpt(CLERK)
+                codes.append(c.data(make_message())[0])
+            return codes
+    return await in_thread(session)
+
+
+async def test_the_next_hop_connection_carries_the_clients_next_message(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    config = build_config(tmp_path, {"inbound": {"deliver_to": smtp_sink.url}})
+    async with running_gateway(config) as gw:
+        # (the first connection also lets the gateway learn the next hop's SIZE and DSN)
+        assert await _send_on_one_connection(gw.inbound_port, 1) == [250]
+        before = smtp_sink.opened
+        assert await _send_on_one_connection(gw.inbound_port, 3) == [250, 250, 250]
+        assert len(await smtp_sink.wait_for(4)) == 4
+        assert smtp_sink.opened == before + 1  # one connection to the next hop for the three
+        assert await smtp_sink.settle() == 0  # and closed when the client quit
+
+
+async def test_a_kept_connection_the_next_hop_ended_is_replaced(tmp_path: Path) -> None:
+    sink = SmtpSink(timeout=0.5)  # ends idle connections after half a second
+    await sink.start()
+    try:
+        config = build_config(tmp_path, {"inbound": {"deliver_to": sink.url}})
+        async with running_gateway(config) as gw:
+            def session() -> None:
+                with smtplib.SMTP("127.0.0.1", gw.inbound_port, timeout=20) as c:
+                    c.ehlo("mx.sender.example")
+                    c.sendmail(RESIDENT, [CLERK], make_message())
+                    asyncio.run_coroutine_threadsafe(sink.settle(), loop).result(20)
+                    c.sendmail(RESIDENT, [CLERK], make_message())  # raises unless 250
+            loop = asyncio.get_running_loop()
+            await in_thread(session)
+            assert len(await sink.wait_for(2)) == 2
+            # the gateway's look at its SIZE and DSN, the first message's, and the new one
+            assert sink.opened == 3
+            assert await sink.settle() == 0
+    finally:
+        await sink.stop()
+
+
+async def test_a_connection_whose_message_was_refused_is_not_kept(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    smtp_sink.handler.data_reply = "452 4.3.1 Insufficient storage"
+    config = build_config(tmp_path, {"inbound": {"deliver_to": smtp_sink.url}})
+    async with running_gateway(config) as gw:
+        def session() -> list[int]:
+            with smtplib.SMTP("127.0.0.1", gw.inbound_port, timeout=20) as c:
+                c.ehlo("mx.sender.example")
+                codes = []
+                for _ in range(2):
+                    c.mail(RESIDENT)
+                    c.rcpt(CLERK)
+                    codes.append(c.data(make_message())[0])
+                return codes
+        before = smtp_sink.opened
+        assert await in_thread(session) == [452, 452]
+        assert smtp_sink.opened - before >= 2  # a new connection for each (and the probe)
+        assert await smtp_sink.settle() == 0
