@@ -4,6 +4,7 @@ issues (good, expired, for another name, self-signed), written as PEM files."""
 from __future__ import annotations
 
 import ipaddress
+import subprocess
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -92,3 +93,15 @@ class TestCa:
         cert_file.write_bytes(_pem(cert) + (_pem(self.cert) if chain and not self_signed
                                             else b""))
         return Issued(cert_file, write_key(self.folder / f"{stem}.key", key), cert)
+
+
+def openssl_self_signed(folder: Path, *, key: str = "ec") -> tuple[Path, Path]:
+    """(certificate, key) for gw.stanion-pc.gov.uk, self-signed by the real openssl command
+    (an EC P-256 key, or RSA-2048 with ``key="rsa"``)."""
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    new_key = (["-newkey", "rsa:2048"] if key == "rsa"
+               else ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"])
+    subprocess.run(["openssl", "req", "-x509", *new_key, "-nodes", "-days", "2",
+                    "-subj", "/CN=gw.stanion-pc.gov.uk", "-keyout", str(key_file),
+                    "-out", str(cert_file)], check=True, capture_output=True)
+    return cert_file, key_file

@@ -30,6 +30,7 @@ import pytest
 
 from gateway.config import Config
 from gateway.people.users import UsersFile
+from tests.certkit import openssl_self_signed
 from tests.conftest import build_config, running_gateway
 from tests.netns import PYTHON, REPO, NetNs, create_netns
 
@@ -53,13 +54,7 @@ def netns() -> Iterator[NetNs]:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=gw.stanion-pc.gov.uk",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
+    return openssl_self_signed(tmp_path_factory.mktemp("tls"))
 
 
 class Attack:

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from gateway.people.users import UsersFile
+from tests.certkit import openssl_self_signed
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import make_message
 from tests.netns import NetNs, cleanup_stale, create_netns, netns_fixture  # noqa: F401
@@ -106,13 +107,7 @@ async def test_ipv6_from_both_64s_reaches_the_gateway(tmp_path: Path, netns: Net
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=gw.stanion-pc.gov.uk",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
+    return openssl_self_signed(tmp_path_factory.mktemp("tls"))
 
 
 async def test_login_needs_tls_off_loopback_and_guesses_are_counted(

@@ -11,13 +11,13 @@ import asyncio
 import smtplib
 import socket
 import ssl
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.certkit import openssl_self_signed
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import in_thread, make_message
 
@@ -27,13 +27,7 @@ RESIDENT = "resident@example.org"
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=gw.stanion-pc.gov.uk", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
-    return cert, key
+    return openssl_self_signed(tmp_path_factory.mktemp("tls"), key="rsa")
 
 
 def open_transaction(c: smtplib.SMTP, rcpt: str = CLERK) -> None:

@@ -39,6 +39,7 @@ import pytest
 from aiosmtpd.smtp import SMTP as AioSMTP
 
 from gateway.people.users import UsersFile
+from tests.certkit import openssl_self_signed
 from tests.conftest import SinkHandler, SmtpSink, build_config, running_gateway
 from tests.helpers import in_thread, make_message
 from tests.netns import NetNs, netns_fixture  # noqa: F401
@@ -312,13 +313,7 @@ async def smtp_sink() -> AsyncIterator[WireSink]:
 
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-days", "2", "-subj", "/CN=gw.stanion-pc.gov.uk",
-         "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
-    return cert, key
+    return openssl_self_signed(tmp_path_factory.mktemp("tls"))
 
 
 # ---------------------------------------------------------------------- running rows

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import smtplib
 import ssl
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from gateway.people.users import UsersFile
+from tests.certkit import openssl_self_signed
 from tests.conftest import build_config, running_gateway
 from tests.helpers import in_thread, make_message, smtp_session
 
@@ -21,13 +21,7 @@ PASSWORD = "correct horse battery"
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A self-signed certificate made by the real openssl command."""
-    d = tmp_path_factory.mktemp("tls")
-    cert, key = d / "cert.pem", d / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-         "-subj", "/CN=gw.stanion-pc.gov.uk", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
-    return cert, key
+    return openssl_self_signed(tmp_path_factory.mktemp("tls"), key="rsa")
 
 
 def _with_user(tmp_path: Path) -> None:
