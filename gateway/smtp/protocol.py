@@ -230,8 +230,8 @@ class GatewaySMTP(SMTP):
         finally:
             spool.close()
         if read.problem is not None:
+            await self.push(REFUSALS[read.problem])  # audited with the transaction's sender
             self._set_post_data_state()  # type: ignore[no-untyped-call]  # untyped in aiosmtpd
-            await self.push(REFUSALS[read.problem])
             return
         # The one copy of the message: the handler takes it from the envelope and drops the
         # envelope's reference, so nothing here may keep one.
@@ -300,8 +300,11 @@ class GatewaySMTP(SMTP):
                 status = self.side_handler.refused(self.session, "line",
                                                    _REWRITES.get(status, status), self.envelope)
             status = _REWRITES.get(status, status)
-            if status.startswith("552 Error"):
+            if status.startswith("552 Error"):  # too big: declared at MAIL, or sent in DATA
                 status = replies.too_big(self.side_handler.gateway.config.gateway.max_message_size)
+                if self.session is not None:
+                    status = self.side_handler.refused(self.session, "size", status,
+                                                       self.envelope)
             elif re.match(r"^5\d\d (Syntax|Error)", status):
                 status = f"{status[:3]} 5.5.2 {status[4:]}"
         await super().push(status)

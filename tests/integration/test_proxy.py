@@ -139,6 +139,12 @@ async def test_size_is_advertised_and_enforced(tmp_path: Path) -> None:
     assert declared[0] == 552 and declared[1].startswith(b"5.3.4")
     assert actual[0] == 552 and actual[1].startswith(b"5.3.4")
     assert not _maildir_files(tmp_path / "mailbox")
+    # both refusals are in the audit log, with the reply the sender got
+    audit = [json.loads(line) for line in
+             (tmp_path / "logs" / "audit.jsonl").read_text().splitlines()]
+    sizes = [e for e in audit if e["event"] == "refused" and e["stage"] == "size"]
+    assert [e["reply"][:9] for e in sizes] == ["552 5.3.4", "552 5.3.4"], audit
+    assert all(e["mail_from"] == "resident@example.org" for e in sizes[1:])
 
 
 async def test_upstream_down_gives_451_and_nothing_is_accepted(tmp_path: Path) -> None:
