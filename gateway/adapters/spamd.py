@@ -80,23 +80,40 @@ async def _exchange(address: tuple[str, int], verb: str, content: Content, deadl
     Raises OSError or TimeoutError; the connection is closed whatever happens."""
     async with asyncio.timeout(deadline):
         reader, writer = await asyncio.open_connection(*address)
+        # Read while writing: spamd refuses some requests (TELL without --allow-tell) as soon as
+        # it has read the headers and closes, and the rest of our write then fails; the answer
+        # it sent first is still the answer.
+        reading = asyncio.ensure_future(_read_reply(reader))
         try:
             head = "".join(f"{h}\r\n" for h in headers)
-            writer.write(f"{verb} SPAMC/1.5\r\n{head}Content-length: {content.size}\r\n\r\n"
-                         .encode())
-            for chunk in content.chunks():  # never a second copy of the message
-                writer.write(chunk)
-                await writer.drain()
-            writer.write_eof()
-            reply = b""
-            while len(reply) < _REPLY_LIMIT:
-                chunk = await reader.read(_REPLY_LIMIT)
-                if not chunk:
-                    break
-                reply += chunk
-            return reply
+            try:
+                writer.write(f"{verb} SPAMC/1.5\r\n{head}Content-length: {content.size}\r\n"
+                             "\r\n".encode())
+                for chunk in content.chunks():  # never a second copy of the message
+                    writer.write(chunk)
+                    await writer.drain()
+                writer.write_eof()
+            except OSError:
+                if not (early := await reading):
+                    raise
+                return early
+            return await reading
         finally:
+            reading.cancel()
             writer.close()
+
+
+async def _read_reply(reader: asyncio.StreamReader) -> bytes:
+    reply = b""
+    try:
+        while len(reply) < _REPLY_LIMIT:
+            chunk = await reader.read(_REPLY_LIMIT)
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        pass  # a reset after the reply: what was read is the answer
+    return reply
 
 
 async def spamd_check(address: tuple[str, int], data: bytes | Content, *,

@@ -66,6 +66,14 @@ async def test_spamd_without_allow_tell_refuses_to_learn(spamd):
     assert error is not None and "--allow-tell" in error
 
 
+async def test_spamd_refusal_read_even_when_it_stops_reading_a_large_message(spamd):
+    # spamd answers a TELL it will not do before reading the body and closes: the write of the
+    # rest fails, the refusal is still the answer.
+    error = await spamd_tell(spamd, make_mail(body=("y" * 76 + "\n") * 60_000), "spam",
+                             deadline=20)
+    assert error is not None and "--allow-tell" in error
+
+
 async def test_spamd_down_gives_no_opinion():
     assert await spamd_check(("127.0.0.1", free_port()), make_mail(), deadline=2) is None
 
