@@ -68,6 +68,7 @@ from bench._rig import (
     Sink,
     clamd_version,
     cpu_model,
+    cpu_seconds,
     free_port,
     gateway,
     median,
@@ -328,6 +329,7 @@ class Result:
     p50: float                  # ms
     p99: float                  # ms
     peak: float | None          # MiB, VmHWM of the relay's process
+    cpu: float | None = None    # ms of the relay process's CPU time a message
 
 
 def reset_hwm(pid: int) -> None:
@@ -349,7 +351,9 @@ async def relay_run(port: int, pid: int | None, sink: Sink, datas: Sequence[byte
     if pid is not None:
         reset_hwm(pid)
     before, untraced = sink.received, sink.without_trace
+    cpu_before = cpu_seconds(pid) if pid is not None else 0.0
     load = await send_all(port, datas, connections)
+    cpu = (cpu_seconds(pid) - cpu_before) * 1000 / len(datas) if pid is not None else None
     if load.replies:
         raise RuntimeError(f"not every message was accepted: {dict(load.replies)}")
     # Every relay here answers only once the sink has: by now the sink has counted them all.
@@ -359,7 +363,7 @@ async def relay_run(port: int, pid: int | None, sink: Sink, datas: Sequence[byte
         raise RuntimeError("a message reached the sink without the gateway's trace header")
     peak = proc_status(pid)["VmHWM"] / MIB if pid is not None else None
     return Result(len(datas) / load.seconds, percentile(load.latencies, 50) * 1000,
-                  percentile(load.latencies, 99) * 1000, peak)
+                  percentile(load.latencies, 99) * 1000, peak, cpu)
 
 
 async def run_target(name: str, opts: Options, args: argparse.Namespace,
@@ -405,7 +409,7 @@ def table(results: dict[str, list[Result]], haraka_label: str) -> list[str]:
         return spread(present, fmt) if present else "–"
 
     lines = ["| target | msg/s | p50 ms | p99 ms | p50 added ms | p99 added ms | peak MiB | "
-             "× Haraka |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "CPU ms/msg | × Haraka |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in TARGETS:
         if name not in results:
             continue
@@ -419,7 +423,8 @@ def table(results: dict[str, list[Result]], haraka_label: str) -> list[str]:
         label = LABELS[name].format(version=haraka_label)
         lines.append(f"| {label} | {col([r.rate for r in rs])} | "
                      f"{col([r.p50 for r in rs], '{:.1f}')} | {col([r.p99 for r in rs], '{:.1f}')}"
-                     f" | {added50} | {added99} | {col([r.peak for r in rs])} | {ratio} |")
+                     f" | {added50} | {added99} | {col([r.peak for r in rs])} | "
+                     f"{col([r.cpu for r in rs], '{:.2f}')} | {ratio} |")
     return lines
 
 

@@ -217,6 +217,10 @@ def _read_pdf(data: bytes, limits: DocumentLimits, tick: Tick) -> DocumentText:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
+    if b"%%EOF" not in data:
+        # pypdf cannot read such a file either, but finds that out by reading it backwards a
+        # line at a time in Python.
+        raise DocumentError("it is damaged (not a readable PDF: it has no end-of-file marker)")
     try:
         reader = PdfReader(io.BytesIO(data), strict=False)
         if reader.is_encrypted and not reader.decrypt(""):

@@ -289,3 +289,16 @@ async def test_the_message_is_parsed_once_while_checks_only_record_what_they_did
     assert reparsed is not parsed and reparsed["subject"] == "two"
     ctx.replace_data(ctx.data.replace(b"hello", b"bye"))
     assert (await ctx.parsed()).get_content().strip() == "bye"
+
+
+@pytest.mark.parametrize("data", [b"%PDF-1.4\n garbage without objects",
+                                  b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n" + bytes(range(256)) * 200])
+def test_pdf_without_end_marker_is_damaged_as_pypdf_finds(data: bytes) -> None:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    with pytest.raises(PdfReadError):
+        PdfReader(io.BytesIO(data), strict=False)
+    with pytest.raises(documents.DocumentError) as ours:
+        documents.read_document("pdf", data, DocumentLimits(), lambda: None)
+    assert str(ours.value) == "it is damaged (not a readable PDF: it has no end-of-file marker)"
