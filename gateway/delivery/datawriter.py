@@ -6,6 +6,8 @@ at once (a fourth, in the transport's buffer): about five copies of a 20 MiB mes
 DATA through the client's connection, then the message (already CRLF, see
 ``gateway/smtp/received.py``) a 64 KiB piece at a time, dot-stuffed as it goes and waiting for
 the socket to drain after each, then ``.``, and reads the reply with the client's reply reader.
+Small pieces (the gateway's header fields on top, the final dot) go out with their neighbours:
+a short message is one write, not one per piece.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from aiosmtplib.protocol import SMTPProtocol
 
 from gateway.content import CHUNK, Content
 
-__all__ = ["dot_stuffed", "send_data"]
+__all__ = ["batched", "dot_stuffed", "send_data"]
 
 
 def dot_stuffed(content: Content, size: int = CHUNK) -> Iterator[bytes]:
@@ -35,6 +37,20 @@ def dot_stuffed(content: Content, size: int = CHUNK) -> Iterator[bytes]:
             line_start = chunk.endswith(b"\n")
             yield chunk
     yield b".\r\n" if line_start else b"\r\n.\r\n"
+
+
+def batched(pieces: Iterator[bytes], size: int = CHUNK) -> Iterator[bytes]:
+    """``pieces`` joined into writes of about ``size`` bytes (a piece is never split)."""
+    batch: list[bytes] = []
+    held = 0
+    for piece in pieces:
+        batch.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield batch[0] if len(batch) == 1 else b"".join(batch)
+            batch, held = [], 0
+    if batch:
+        yield b"".join(batch)
 
 
 async def send_data(client: aiosmtplib.SMTP, content: Content, wait: float) -> SMTPResponse:
@@ -54,7 +70,7 @@ async def send_data(client: aiosmtplib.SMTP, content: Content, wait: float) -> S
                 raise SMTPDataError(start.code, start.message)
             protocol._response_pending = True  # an early refusal is kept, not dropped
             try:
-                for chunk in dot_stuffed(content):
+                for chunk in batched(dot_stuffed(content)):
                     protocol.write(chunk)
                     async with asyncio.timeout(wait):
                         await protocol._drain_helper()

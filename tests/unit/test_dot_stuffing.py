@@ -8,7 +8,7 @@ import re
 import pytest
 
 from gateway.content import Content
-from gateway.delivery.datawriter import dot_stuffed
+from gateway.delivery.datawriter import batched, dot_stuffed
 
 
 def _at_once(data: bytes) -> bytes:
@@ -39,3 +39,10 @@ def test_stuffed_across_pieces(size: int) -> None:
     content = Content(b"drop\r\n.body\r\n", (b"X: 1\r\n", b"."), 6)
     assert content.joined() == b"X: 1\r\n..body\r\n"
     assert b"".join(dot_stuffed(content, size)) == _at_once(content.joined())
+
+
+def test_small_pieces_go_out_together_and_large_ones_alone() -> None:
+    content = Content(b"Subject: x\r\n\r\nbody\r\n", (b"Received: a\r\n", b"X-Trace: 1\r\n"))
+    assert list(batched(dot_stuffed(content))) == [content.joined() + b".\r\n"]
+    pieces = [b"a" * 5, b"b" * 5, b"c" * 20, b"d"]
+    assert list(batched(iter(pieces), 10)) == [b"a" * 5 + b"b" * 5, b"c" * 20, b"d"]
