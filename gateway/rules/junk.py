@@ -356,12 +356,17 @@ def _find(text: str, phrases: Iterable[str]) -> list[str]:
     """The phrases found in ``text`` as whole words (case and spacing aside)."""
     folded = text.casefold()
     found = []
-    for p in phrases:
-        needle = " ".join(p.casefold().split())
+    for p, needle in _needles(tuple(phrases)):
         # A plain substring test first: most phrases are absent from most mail.
-        if needle and needle in folded and _whole_words(needle).search(folded):
+        if needle in folded and _whole_words(needle).search(folded):
             found.append(p)
     return found
+
+
+@functools.lru_cache(maxsize=64)
+def _needles(phrases: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Each phrase with the form it is looked for in (folded, single spaces)."""
+    return tuple((p, n) for p in phrases if (n := " ".join(p.casefold().split())))
 
 
 @functools.lru_cache(maxsize=1024)
