@@ -31,6 +31,7 @@ from gateway.logctx import ConnIdFilter
 
 __all__ = ["COMMANDS", "build_parser", "main", "setup_logging"]
 
+SERVICES = frozenset({"run", "review"})  # long-running: they log what they do
 COMMANDS = (check_config, dkim_keygen, doctor, footer, init, pipeline, quarantine, review, run,
             scan, senders, user)
 
@@ -60,7 +61,7 @@ def _stderr_is_journal() -> bool:
     return bool(stream) and stream == f"{st.st_dev}:{st.st_ino}"
 
 
-def setup_logging(verbose: bool = False) -> None:
+def setup_logging(verbose: bool = False, level: int = logging.INFO) -> None:
     """Greppable lines on stderr: time, level, logger, then key=value words. Under systemd,
     when stderr is the journal, without the time (the journal adds its own) and with the
     level as a priority the journal records (journalctl -p warning)."""
@@ -72,7 +73,7 @@ def setup_logging(verbose: bool = False) -> None:
     else:
         handler.setFormatter(logging.Formatter(
             "%(asctime)s %(levelname)s %(name)s conn=%(conn)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, handlers=[handler],
+    logging.basicConfig(level=logging.DEBUG if verbose else level, handlers=[handler],
                         force=True)
     # aiosmtpd logs every command at INFO; our own summary lines say what matters.
     logging.getLogger("mail.log").setLevel(logging.WARNING if not verbose else logging.DEBUG)
@@ -99,5 +100,15 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_PROBLEM
-    setup_logging(args.verbose)
-    return int(args.func(args) or 0)
+    # A service's log is its record; a one-shot command's answer is what it prints, so its
+    # log says only what went wrong (-v shows the rest).
+    setup_logging(args.verbose, logging.INFO if args.command in SERVICES else logging.WARNING)
+    try:
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # here, so a closed pipe is noticed below and not at exit
+        return code
+    except BrokenPipeError:
+        # The reader went away (``quarantine list | head``): nothing more to say to it.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_PROBLEM

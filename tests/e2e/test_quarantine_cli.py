@@ -102,6 +102,7 @@ async def test_list_show_release_trust_delete_purge(tmp_path, dns_server, smtp_s
         # release --trust-sender: delivered with the original envelope, sender now known
         rc, out, err = await cli(path, "quarantine", "release", sam_id, "--trust-sender")
         assert rc == 0, err
+        assert " INFO " not in err  # the answer is what it prints, not log lines beside it
         assert "Released: delivered to clerk@stanion-pc.gov.uk." in out
         assert "sam@trusted-later.example is now a known sender." in out
         [released] = smtp_sink.messages
@@ -224,3 +225,21 @@ async def test_digest_lists_every_recipient_and_reason(tmp_path, dns_server, smt
     assert "\x1b" not in body and "Spring sale<U+001B>[31m" in body
     ids = {h.id for h in store(tmp_path).list()}
     assert ids == set(re.findall(r"Id:\s+(\S+)", body))
+
+
+async def test_list_read_only_in_part_ends_quietly(tmp_path, dns_server, smtp_sink):
+    path, config = setup(tmp_path, dns_server, smtp_sink)
+    async with running_gateway(config) as gw:
+        for n in range(200):  # a list longer than a pipe holds, so printing it must wait
+            mail = make_mail(from_=f"Sam <sam{n}@unknown.example>", subject=f"Minutes {n}",
+                             attachments=(PDF,))
+            assert (await talk(gw.inbound_port, f"sam{n}@unknown.example", [CLERK],
+                               mail))[0] == 250
+    # ``quarantine list | head -1``: the reader is gone before the list ends.
+    proc = await asyncio.create_subprocess_shell(
+        f"{sys.executable} -m gateway quarantine list --config {path} | head -1", cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert out.decode() == "200 messages held:\n"
+    assert b"Traceback" not in err and b"BrokenPipe" not in err, err
