@@ -28,6 +28,7 @@ its trace header), or the run stops with an error.
 
     python -m bench.peer                     # 400 messages, 8 connections, one run
     python -m bench.peer --runs 3            # median (range) of three runs
+    python -m bench.peer --rate 50           # then latency at 50 messages a second offered
     python -m bench.peer --runs 3 --baseline /tmp/base   # beside an earlier revision's gateway
     python -m bench.peer --only gateway-default --py-spy /tmp/spy   # where the gateway's time goes
 
@@ -44,32 +45,27 @@ import contextlib
 import os
 import platform
 import shlex
-import shutil
-import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import make_msgid
 from pathlib import Path
 
 from bench._clamd import bench_clamd
+from bench._haraka import HARAKA_DIR, haraka, install_haraka
 from bench._rig import (
     CLERK,
-    DOMAIN,
     MIB,
     RESIDENT,
-    ROOT,
     Options,
     Sink,
     clamd_version,
     cpu_model,
     cpu_seconds,
-    free_port,
     gateway,
     median,
     package_version,
@@ -82,8 +78,6 @@ from bench._rig import (
 )
 from gateway.adapters.clamd import ClamdClient, Outcome, parse_address
 
-HARAKA_DIR = ROOT / "build" / "haraka"
-HARAKA_PACKAGES = ("Haraka@3", "haraka-plugin-clamd")
 EICAR = (b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*")
 TARGETS = ("clamd", "direct", "haraka", "gateway-antivirus", "gateway-antivirus@baseline",
            "gateway-default", "gateway-default@baseline")
@@ -145,12 +139,19 @@ class Load:
     replies: Counter[str] = field(default_factory=Counter)  # anything but 250, by text
 
 
-async def send_all(port: int, datas: Sequence[bytes], connections: int) -> Load:
-    """``datas`` over ``connections`` kept connections, each sending one after another."""
+async def send_all(port: int, datas: Sequence[bytes], connections: int,
+                   rate: float | None = None) -> Load:
+    """``datas`` over ``connections`` kept connections, each sending one after another; with
+    ``rate``, message n is not sent before n / ``rate`` seconds from the start, and its latency
+    counts from then (time spent waiting for a free connection included)."""
     queue = list(reversed(datas))
     load = Load(0.0, [])
+    sent = connected = 0
+    started = 0.0
+    all_connected = asyncio.Event()  # the clock starts when every connection is greeted
 
     async def worker() -> None:
+        nonlocal sent, connected, started
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             code, text = await read_reply(reader)
@@ -158,9 +159,17 @@ async def send_all(port: int, datas: Sequence[bytes], connections: int) -> Load:
                 raise RuntimeError(f"greeted with {text!r}")
             writer.write(b"EHLO bench.example.org\r\n")
             await read_reply(reader)
+            connected += 1
+            if connected == connections:
+                started = time.perf_counter()
+                all_connected.set()
+            await all_connected.wait()
             while queue:
-                data = queue.pop()
-                t0 = time.perf_counter()
+                data, due = queue.pop(), started + sent / rate if rate else 0.0
+                sent += 1
+                if due > time.perf_counter():
+                    await asyncio.sleep(due - time.perf_counter())  # the offered load's pace
+                t0 = due or time.perf_counter()
                 code, text = await _transaction(reader, writer, data)
                 load.latencies.append(time.perf_counter() - t0)
                 if code != 250:
@@ -175,7 +184,6 @@ async def send_all(port: int, datas: Sequence[bytes], connections: int) -> Load:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(connections)))
     load.seconds = time.perf_counter() - started
     return load
@@ -215,112 +223,6 @@ async def scan_all(clamd_address: str, datas: Sequence[bytes], connections: int)
     return load
 
 
-# ---------------------------------------------------------------------------- Haraka
-
-def haraka_bin(folder: Path) -> Path:
-    return folder / "node_modules" / "Haraka" / "bin" / "haraka"
-
-
-def install_haraka(folder: Path) -> str:
-    """Haraka and its clamd plugin from npm into ``folder`` (once); their versions."""
-    if not haraka_bin(folder).exists() or not (
-            folder / "node_modules" / "haraka-plugin-clamd").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        print(f"installing {' '.join(HARAKA_PACKAGES)} from npm into {folder}", file=sys.stderr)
-        subprocess.run(["npm", "install", "--prefix", str(folder), "--no-audit", "--no-fund",
-                        "--loglevel=error", *HARAKA_PACKAGES], check=True,
-                       stdout=subprocess.DEVNULL)
-    import json
-    versions = []
-    for name in ("Haraka", "haraka-plugin-clamd"):
-        meta = json.loads((folder / "node_modules" / name / "package.json").read_text())
-        versions.append(f"{name} {meta['version']}")
-    return ", ".join(versions)
-
-
-class HarakaProcess:
-    """``haraka -c DIR`` with a config made by ``haraka -i DIR`` and then rewritten: loopback
-    port, the domain in host_list, clamd and smtp_forward to the sink, log level warn."""
-
-    def __init__(self, folder: Path, sink_port: int, clamd_address: str):
-        self.folder = folder
-        self.tmp = Path(tempfile.mkdtemp(prefix="bench-haraka-"))
-        self.conf = self.tmp / "haraka"
-        self.port = free_port()
-        self.sink_port = sink_port
-        self.clamd = parse_address(clamd_address)
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = self.tmp / "haraka.log"
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def configure(self) -> None:
-        node = shutil.which("node") or "node"
-        subprocess.run([node, str(haraka_bin(self.folder)), "-i", str(self.conf)], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        config = self.conf / "config"
-        files = {
-            "plugins": "rcpt_to.in_host_list\nclamd\nqueue/smtp_forward\n",
-            "host_list": f"{DOMAIN}\n",
-            "me": "haraka.bench.test\n",
-            "smtp.ini": f"[main]\nlisten=127.0.0.1:{self.port}\n",
-            "log.ini": "[main]\nlevel=warn\ntimestamps=false\n",
-            "smtp_forward.ini": f"host=127.0.0.1\nport={self.sink_port}\nenable_tls=false\n",
-            "clamd.ini": f"[main]\nclamd_socket={self.clamd.host}:{self.clamd.port}\n",
-        }
-        for name, text in files.items():
-            (config / name).write_text(text, encoding="utf-8")
-
-    def _spawn(self) -> None:
-        self.configure()
-        node = shutil.which("node") or "node"
-        with open(self.log, "wb") as log:
-            self.proc = subprocess.Popen([node, str(haraka_bin(self.folder)), "-c",
-                                          str(self.conf)], stdout=log, stderr=log)
-
-    async def start(self) -> None:
-        self._spawn()
-        assert self.proc is not None
-        end = time.monotonic() + 60
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError("Haraka exited:\n" + self.log.read_text(errors="replace"))
-            with contextlib.suppress(OSError):
-                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-                line = await asyncio.wait_for(reader.readline(), 5)
-                writer.write(b"QUIT\r\n")
-                writer.close()
-                if line.startswith(b"220"):
-                    return
-            if time.monotonic() > end:
-                raise RuntimeError("Haraka did not greet in time")
-            await asyncio.sleep(0.05)  # polling interval of a deadline-bound wait
-
-    async def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.to_thread(self.proc.wait, 30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                await asyncio.to_thread(self.proc.wait, 10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def haraka(folder: Path, sink_port: int, clamd_address: str
-                 ) -> AsyncIterator[HarakaProcess]:
-    proc = HarakaProcess(folder, sink_port, clamd_address)
-    try:
-        await proc.start()
-        yield proc
-    finally:
-        await proc.stop()
-
-
 # ---------------------------------------------------------------------------- one target
 
 @dataclass
@@ -330,6 +232,7 @@ class Result:
     p99: float                  # ms
     peak: float | None          # MiB, VmHWM of the relay's process
     cpu: float | None = None    # ms of the relay process's CPU time a message
+    paced: tuple[float, float] | None = None  # p50, p99 ms at the --rate pace
 
 
 def reset_hwm(pid: int) -> None:
@@ -338,8 +241,10 @@ def reset_hwm(pid: int) -> None:
 
 
 async def relay_run(port: int, pid: int | None, sink: Sink, datas: Sequence[bytes],
-                    connections: int, *, scans: bool, traced: bool) -> Result:
-    """Check the relay refuses a virus (``scans``), warm it up, then time ``datas``."""
+                    connections: int, *, scans: bool, traced: bool,
+                    rate: float | None = None) -> Result:
+    """Check the relay refuses a virus (``scans``), warm it up, then time ``datas``; with
+    ``rate``, then as many fresh messages at that pace."""
     if scans:
         load = await send_all(port, [virus_message()], 1)
         if not load.replies or next(iter(load.replies))[:1] != "5":
@@ -362,8 +267,15 @@ async def relay_run(port: int, pid: int | None, sink: Sink, datas: Sequence[byte
     if traced and sink.without_trace != untraced:
         raise RuntimeError("a message reached the sink without the gateway's trace header")
     peak = proc_status(pid)["VmHWM"] / MIB if pid is not None else None
+    paced = None
+    if rate:
+        at_pace = await send_all(port, messages(len(datas)), connections, rate)
+        if at_pace.replies:
+            raise RuntimeError(f"not every paced message was accepted: {dict(at_pace.replies)}")
+        paced = (percentile(at_pace.latencies, 50) * 1000,
+                 percentile(at_pace.latencies, 99) * 1000)
     return Result(len(datas) / load.seconds, percentile(load.latencies, 50) * 1000,
-                  percentile(load.latencies, 99) * 1000, peak, cpu)
+                  percentile(load.latencies, 99) * 1000, peak, cpu, paced)
 
 
 async def run_target(name: str, opts: Options, args: argparse.Namespace,
@@ -378,11 +290,11 @@ async def run_target(name: str, opts: Options, args: argparse.Namespace,
                       percentile(load.latencies, 99) * 1000, None)
     if name == "direct":
         return await relay_run(opts.sink.port, None, opts.sink, datas, c, scans=False,
-                               traced=False)
+                               traced=False, rate=args.rate)
     if name == "haraka":
         async with haraka(args.haraka_dir, opts.sink.port, opts.clamd_address) as hk:
             return await relay_run(hk.port, hk.pid, opts.sink, datas, c, scans=True,
-                                   traced=False)
+                                   traced=False, rate=args.rate)
     kind, _, baseline = name.partition("@")
     filters = GATEWAY_FILTERS[kind]
     overrides = {"inbound": {"filters": filters}} if filters else None
@@ -390,7 +302,7 @@ async def run_target(name: str, opts: Options, args: argparse.Namespace,
         opts = replace(opts, source=args.baseline)
     async with gateway(opts, f"{name}-{run}", overrides) as gw:
         return await relay_run(gw.in_port, gw.pid, opts.sink, datas, c, scans=True,
-                               traced=True)
+                               traced=True, rate=args.rate)
 
 
 # ---------------------------------------------------------------------------- report
@@ -425,6 +337,29 @@ def table(results: dict[str, list[Result]], haraka_label: str) -> list[str]:
                      f"{col([r.p50 for r in rs], '{:.1f}')} | {col([r.p99 for r in rs], '{:.1f}')}"
                      f" | {added50} | {added99} | {col([r.peak for r in rs])} | "
                      f"{col([r.cpu for r in rs], '{:.2f}')} | {ratio} |")
+    return lines
+
+
+def paced_table(results: dict[str, list[Result]], haraka_label: str, rate: float) -> list[str]:
+    """Latency at an offered load the relays all keep up with: their own time a message,
+    without the queueing of a saturated run."""
+    lines = [f"At {rate:g} messages a second offered:", "",
+             "| target | p50 ms | p99 ms | p50 added ms | p99 added ms |",
+             "|---|---:|---:|---:|---:|"]
+    for name in TARGETS:
+        rs = [r for r in results.get(name, []) if r.paced]
+        if not rs or name == "clamd":
+            continue
+        added50 = added99 = "–"
+        pairs = [(a.paced, b.paced) for a, b in zip(rs, results.get("direct", []), strict=False)
+                 if a.paced and b.paced]
+        if name != "direct" and pairs:
+            added50 = spread([a[0] - b[0] for a, b in pairs], "{:.1f}")
+            added99 = spread([a[1] - b[1] for a, b in pairs], "{:.1f}")
+        lines.append(f"| {LABELS[name].format(version=haraka_label)} | "
+                     f"{spread([r.paced[0] for r in rs if r.paced], '{:.1f}')} | "
+                     f"{spread([r.paced[1] for r in rs if r.paced], '{:.1f}')} | "
+                     f"{added50} | {added99} |")
     return lines
 
 
@@ -493,6 +428,9 @@ async def main(args: argparse.Namespace) -> int:
     print("\n".join(table(results, label)))
     print()
     print("\n".join(goals(results)))
+    if args.rate:
+        print()
+        print("\n".join(paced_table(results, label, args.rate)))
     print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
@@ -512,6 +450,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("-c", "--connections", type=int, default=8,
                    help="concurrent client connections (8)")
     p.add_argument("--runs", type=int, default=1, help="runs of every target (1)")
+    p.add_argument("--rate", type=float, metavar="R",
+                   help="then as many messages again at R a second (latency without queueing)")
     p.add_argument("--only", default="", help=f"comma-separated targets: {', '.join(TARGETS)}")
     p.add_argument("--haraka-dir", type=Path, default=HARAKA_DIR,
                    help="where Haraka is installed from npm (build/haraka; not committed)")
