@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
@@ -75,6 +76,29 @@ def _domain(address: str) -> str:
 
 def _visible(text: str, limit: int = 80) -> str:
     return one_line(text, limit)
+
+
+def _odd_letters(domain: str) -> str:
+    """For a domain written with letters that are not the usual ones, a sentence saying which
+    (a Cyrillic "і" looks just like "i" on the clerk's screen); otherwise nothing. Invisible
+    characters are already shown by their code."""
+    notes = []
+    for ch in dict.fromkeys(domain):
+        if ch.isascii() or unicodedata.category(ch)[0] in "CZ":
+            continue
+        name = unicodedata.name(ch, "")
+        if name.startswith(("FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC")):
+            kind = "a wide form used in East Asian writing"
+        elif name.startswith("LATIN"):
+            kind = "a Latin letter not used in English"
+        elif name:
+            kind = f"a {name.split()[0].title()} character"
+        else:
+            kind = "an unusual character"
+        notes.append(f'"{ch}" is {kind}')
+        if len(notes) == 3:
+            break
+    return f" Its {', '.join(notes)}." if notes else ""
 
 
 def _plural(n: int, word: str) -> str:
@@ -243,12 +267,14 @@ def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
         if r and not (r.how == "an edit" and shown):
             return Signal("lookalike-domain", STRONG,
                           f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
-                          f"the council's own {r.target} but is not it.", Severity.HIGH)
+                          f"the council's own {r.target} but is not it.{_odd_letters(domain)}",
+                          Severity.HIGH)
         r = r or resemblance(domain, others, free_mail, vetted=shown)
         if weak is None and r:
             weak = Signal("lookalike-domain", LOOKALIKE_POINTS,
                           f"The {role} domain {_visible(domain)} looks like {r.target}, a domain "
-                          "the council writes to, but is not it.", Severity.MEDIUM)
+                          f"the council writes to, but is not it.{_odd_letters(domain)}",
+                          Severity.MEDIUM)
     return weak
 
 

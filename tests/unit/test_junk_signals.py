@@ -518,3 +518,16 @@ def test_a_list_the_council_reads():
     # anyone can write a List-Id: with the sender's domain, only that domain's own list counts
     assert reads_list(msg, ["weekly.lists.nalc.gov.uk"], "lists.nalc.gov.uk")
     assert not reads_list(msg, ["weekly.lists.nalc.gov.uk"], "gmail.com")
+
+
+def test_a_lookalike_written_in_other_letters_says_which():
+    # On the clerk's screen a Cyrillic "і" is an "i": the reason says what makes it different.
+    s = lookalike_signal([("sender's", "stan\u0456on-pc.gov.uk")], KNOWN_DOMAINS, FREE,
+                         BOOK.council_domains)
+    assert s is not None and s.points == STRONG
+    assert s.text.endswith('but is not it. Its "\u0456" is a Cyrillic character.')
+    s = lookalike_signal([("sender's", "n\u03b1lc.gov.uk")], KNOWN_DOMAINS, FREE)
+    assert s is not None and s.text.endswith('Its "\u03b1" is a Greek character.')
+    s = lookalike_signal([("sender's", "st\u00e4nion-pc.gov.uk")], KNOWN_DOMAINS, FREE,
+                         BOOK.council_domains)
+    assert s is not None and s.text.endswith('Its "\u00e4" is a Latin letter not used in English.')
