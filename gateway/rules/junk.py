@@ -11,7 +11,6 @@ unacceptable) and Kirkham rule 15 (spam and phishing).
 
 from __future__ import annotations
 
-import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -41,7 +40,6 @@ __all__ = [
     "own_domain_signal",
     "body_text",
     "html_readings",
-    "phrase_signals",
     "reads_list",
     "reply_to_signal",
     "STRONG",
@@ -376,79 +374,6 @@ def link_signal(msg: Message, html: Sequence[HtmlReading] | None = None) -> Sign
                               f'Looks like phishing: a link shows "{_visible(link.shown, 60)}" '
                               f"but leads to {_visible(target, 60)}.", Severity.HIGH)
     return None
-
-
-@dataclass(frozen=True)
-class _Folded:
-    """A text as phrases are looked for in it: case folded, with its set of words."""
-
-    text: str
-    words: frozenset[str]
-
-    @classmethod
-    def of(cls, text: str) -> _Folded:
-        folded = text.casefold()
-        return cls(folded, _words(folded))
-
-
-def _find(folded: _Folded, phrases: Iterable[str]) -> list[str]:
-    """The phrases found in the text as whole words (case and spacing aside)."""
-    found = []
-    for p, needle, needed in _needles(tuple(phrases)):
-        # Cheap tests first, as most phrases are absent from most mail: a phrase found as
-        # whole words has each of its words among the text's.
-        if (needed <= folded.words and needle in folded.text
-                and _whole_words(needle).search(folded.text)):
-            found.append(p)
-    return found
-
-
-_WORD = re.compile(r"\w+")
-
-
-def _words(folded: str) -> frozenset[str]:
-    words: set[str] = set()
-    for piece in set(folded.split()):  # most pieces are plain words: no regex for them
-        if piece.isalnum():
-            words.add(piece)
-        else:
-            words.update(_WORD.findall(piece))
-    return frozenset(words)
-
-
-@functools.lru_cache(maxsize=64)
-def _needles(phrases: tuple[str, ...]) -> tuple[tuple[str, str, frozenset[str]], ...]:
-    """Each phrase with the form it is looked for in (folded, single spaces) and its words."""
-    return tuple((p, n, frozenset(_WORD.findall(n)))
-                 for p in phrases if (n := " ".join(p.casefold().split())))
-
-
-@functools.lru_cache(maxsize=1024)
-def _whole_words(needle: str) -> re.Pattern[str]:
-    return re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
-
-
-def phrase_signals(text: str, chain: Iterable[str], advert: Iterable[str],
-                   fraud: Iterable[str] = ()) -> list[Signal]:
-    out = []
-    folded = _Folded.of(text)
-    hits = _find(folded, chain)
-    if hits:
-        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
-        out.append(Signal("chain-letter", CHAIN_POINTS * len(hits),
-                          f"Reads like a chain letter: {shown}.", Severity.LOW))
-    hits = _find(folded, advert)
-    if hits:
-        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
-        out.append(Signal("advertising", ADVERT_POINTS * len(hits),
-                          f"Reads like unsolicited advertising: {shown}.", Severity.LOW))
-    hits = _find(folded, fraud)
-    if hits:
-        shown = ", ".join(f'"{_visible(h, 40)}"' for h in hits[:3])
-        out.append(Signal("payment-fraud", FRAUD_POINTS * len(hits),
-                          f"Reads like a request for money or gift cards that fraudsters make: "
-                          f"{shown}.", Severity.HIGH))
-    return out
 
 
 def address_of(header: str) -> str:

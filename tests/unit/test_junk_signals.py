@@ -36,10 +36,10 @@ from gateway.rules.junk import (
     link_signal,
     lookalike_signal,
     own_domain_signal,
-    phrase_signals,
     reads_list,
     reply_to_signal,
 )
+from gateway.rules.junk_phrases import phrase_signals
 from gateway.rules.lookalike import in_public_body_registry, lookalike, skeleton
 from gateway.verdicts import Severity
 from tests.mailmaker import make_mail
