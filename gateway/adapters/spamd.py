@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 from dataclasses import dataclass
 from typing import Literal
 
@@ -77,42 +78,77 @@ def parse_tell_reply(reply: bytes) -> str | None:
 async def _exchange(address: tuple[str, int], verb: str, content: Content, deadline: float,
                     *headers: str) -> bytes:
     """Send one request and read the reply to its end (spamd closes the connection after it).
-    Raises OSError or TimeoutError; the connection is closed whatever happens."""
+    Raises OSError or TimeoutError; the connection is closed whatever happens.
+
+    On the socket itself rather than asyncio's streams: spamd refuses some requests (TELL
+    without ``--allow-tell``) as soon as it has read the headers and closes with the rest
+    unread, so the kernel resets the connection and our next write fails. Its answer is still
+    waiting in the socket then; a stream transport would drop the socket unread."""
+    loop = asyncio.get_running_loop()
     async with asyncio.timeout(deadline):
-        reader, writer = await asyncio.open_connection(*address)
-        # Read while writing: spamd refuses some requests (TELL without --allow-tell) as soon as
-        # it has read the headers and closes, and the rest of our write then fails; the answer
-        # it sent first is still the answer.
-        reading = asyncio.ensure_future(_read_reply(reader))
+        sock = await _connect(loop, address)
         try:
             head = "".join(f"{h}\r\n" for h in headers)
             try:
-                writer.write(f"{verb} SPAMC/1.5\r\n{head}Content-length: {content.size}\r\n"
-                             "\r\n".encode())
+                await loop.sock_sendall(sock, f"{verb} SPAMC/1.5\r\n{head}Content-length: "
+                                        f"{content.size}\r\n\r\n".encode())
                 for chunk in content.chunks():  # never a second copy of the message
-                    writer.write(chunk)
-                    await writer.drain()
-                writer.write_eof()
+                    await loop.sock_sendall(sock, chunk)
+                sock.shutdown(socket.SHUT_WR)
             except OSError:
-                if not (early := await reading):
+                if not (early := _waiting(sock)):
                     raise
                 return early
-            return await reading
+            return await _read_reply(loop, sock)
         finally:
-            reading.cancel()
-            writer.close()
+            sock.close()
 
 
-async def _read_reply(reader: asyncio.StreamReader) -> bytes:
+async def _connect(loop: asyncio.AbstractEventLoop, address: tuple[str, int]) -> socket.socket:
+    host, port = address
+    error: OSError = OSError(f"no address for {host}")
+    for family, kind, proto, _, where in await loop.getaddrinfo(host, port,
+                                                               type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        sock.setblocking(False)
+        try:
+            await loop.sock_connect(sock, where)
+            return sock
+        except OSError as e:
+            sock.close()
+            error = e
+        except BaseException:
+            sock.close()
+            raise
+    raise error
+
+
+async def _read_reply(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> bytes:
     reply = b""
-    try:
-        while len(reply) < _REPLY_LIMIT:
-            chunk = await reader.read(_REPLY_LIMIT)
-            if not chunk:
-                break
-            reply += chunk
-    except OSError:
-        pass  # a reset after the reply: what was read is the answer
+    while len(reply) < _REPLY_LIMIT:
+        try:
+            chunk = await loop.sock_recv(sock, _REPLY_LIMIT)
+        except OSError:
+            if reply:
+                break  # a reset after the answer: what was read is the answer
+            raise
+        if not chunk:
+            break
+        reply += chunk
+    return reply
+
+
+def _waiting(sock: socket.socket) -> bytes:
+    """What the socket has received and not yet been read, without waiting."""
+    reply = b""
+    while len(reply) < _REPLY_LIMIT:
+        try:
+            chunk = sock.recv(_REPLY_LIMIT)
+        except OSError:  # BlockingIOError: nothing more yet; a reset: nothing more ever
+            break
+        if not chunk:
+            break
+        reply += chunk
     return reply
 
 
