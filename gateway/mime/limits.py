@@ -70,13 +70,16 @@ def _is_text(fields: list[bytes]) -> bool:
     return not types or bool(_TEXT_TYPE.match(types[0]))
 
 
-def _dash_line(data: bytes, at: int) -> int:
-    """Where the first line at or after ``at`` (a line's start) that begins with "--" starts;
-    ``len(data)`` when none does."""
-    if data.startswith(b"--", at):
-        return at
-    found = [i + 1 for i in (data.find(b"\n--", at), data.find(b"\r--", at)) if i >= 0]
-    return min(found) if found else len(data)
+_ANY_DASH_LINE = re.compile(rb"[\r\n]--")
+
+
+def _boundary_lines(stack: list[bytes]) -> re.Pattern[bytes]:
+    """Finds the next line that starts with "--" and one of the open multiparts' boundaries
+    (the character before the line included). Deeply nested, any line starting "--" (an
+    expression of hundreds of boundaries, made anew at each level, would cost more)."""
+    if len(stack) > 16:
+        return _ANY_DASH_LINE
+    return re.compile(rb"[\r\n]--(?:" + b"|".join(re.escape(b) for b in stack) + rb")")
 
 
 def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
@@ -88,16 +91,21 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     counting = False  # in the body of a text part
     header: list[bytes] = []
     at, end = 0, len(data)
+    boundaries: re.Pattern[bytes] | None = None  # for the stack as it is; None once it changed
     while at < end:
         if not in_headers:
-            # A body's lines matter only where one starts with "--": jump there (an
-            # attachment's thousand lines of base64 are skipped at C speed, not read one by one).
-            line_at = _dash_line(data, at)
+            # A body's lines matter only where one may be a boundary: jump there, at C speed
+            # (an attachment's base64, or a text of lines like "--", is not read line by line;
+            # each search ends at the next such line, so nothing is searched twice).
+            if boundaries is None:
+                boundaries = _boundary_lines(stack)
+            found = boundaries.search(data, at - 1)  # at - 1: the end of the line before
+            line_at = found.start() + 1 if found else end
             if counting:
                 text += line_at - at
                 if stop and text > stop.max_text:
                     break
-            if line_at == end:
+            if found is None:
                 break
             at = line_at
         m = _LINE.match(data, at)
@@ -117,6 +125,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             boundary = _multipart_boundary(fields)
             if boundary is not None:
                 stack.append(boundary)
+                boundaries = None
                 depth = max(depth, len(stack))
             else:
                 counting = _is_text(fields)
@@ -126,18 +135,17 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 text += end - at if counting else 0
                 break
             continue
-        if not stack:
-            if counting:
-                text += len(line)
-            continue
         for level in range(len(stack) - 1, -1, -1):
             b = stack[level]
             if stripped == b"--" + b + b"--" or stripped.rstrip() == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
+                boundaries = None
                 counting = False
                 break
             if stripped.rstrip() == b"--" + b:
-                del stack[level + 1:]
+                if level + 1 < len(stack):
+                    del stack[level + 1:]
+                    boundaries = None
                 parts += 1
                 in_headers = True  # the next lines are the new part's header block
                 counting = False
@@ -145,6 +153,8 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
         else:
             if counting:
                 text += len(line)
+        if not stack:
+            break  # after the outermost multipart's end nothing counts (nor opens again)
     return Complexity(parts, depth, text)
 
 
