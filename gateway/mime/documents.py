@@ -213,11 +213,25 @@ def _read_xlsx(data: bytes, limits: DocumentLimits, tick: Tick) -> DocumentText:
     return DocumentText(out.text())
 
 
+def _no_end_marker(data: bytes) -> bool:
+    """Whether pypdf is sure to give up looking for the end-of-file marker: no ``%%EOF``
+    anywhere, and a last line that does not end as a cut-off marker would (``%``, ``%%E``,
+    ``%%EO``: pypdf reads such a file as truncated). When the last line is not wholly in the
+    last 4 KiB, pypdf is left to decide."""
+    if b"%%EOF" in data:
+        return False
+    tail = data[-4096:].rstrip(b"\r\n")
+    cut = max(tail.rfind(b"\n"), tail.rfind(b"\r"))
+    if cut < 0:
+        return False
+    return not tail[cut + 1:].strip().endswith((b"%", b"%%E", b"%%EO"))
+
+
 def _read_pdf(data: bytes, limits: DocumentLimits, tick: Tick) -> DocumentText:
     from pypdf import PdfReader
     from pypdf.errors import FileNotDecryptedError, PdfReadError
 
-    if b"%%EOF" not in data:
+    if _no_end_marker(data):
         # pypdf cannot read such a file either, but finds that out by reading it backwards a
         # line at a time in Python.
         raise DocumentError("it is damaged (not a readable PDF: it has no end-of-file marker)")

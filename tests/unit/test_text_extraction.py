@@ -302,3 +302,13 @@ def test_pdf_without_end_marker_is_damaged_as_pypdf_finds(data: bytes) -> None:
     with pytest.raises(documents.DocumentError) as ours:
         documents.read_document("pdf", data, DocumentLimits(), lambda: None)
     assert str(ours.value) == "it is damaged (not a readable PDF: it has no end-of-file marker)"
+
+
+@pytest.mark.parametrize("ending", [b"%%EO", b"%%E\n", b"%%\r\n", b"%\n\n"])
+def test_pdf_with_a_cut_off_end_marker_is_still_read(ending: bytes) -> None:
+    # pypdf reads a file whose last line ends like a cut-off %%EOF: so must the checks.
+    data = make_pdf("Pay the invoice now to account 12345678")
+    assert data.rstrip().endswith(b"%%EOF")
+    data = data.rstrip()[: -len(b"%%EOF")] + ending
+    got = documents.read_document("pdf", data, DocumentLimits(), lambda: None)
+    assert "12345678" in got.text
