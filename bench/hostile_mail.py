@@ -191,11 +191,20 @@ def nested_message(depth: int = 1_000) -> bytes:
     return wire(b"".join(out))
 
 
+def dashes_message(total: int = 4_000_000) -> bytes:
+    """A text part of about ``total`` bytes of lines that begin with "--" (as a boundary
+    does) but are none: each must be looked at, and none may be looked at twice."""
+    head = (_headers("Dashes") + b'Content-Type: multipart/mixed; boundary="=_d"\r\n\r\n'
+            + b"--=_d\r\nContent-Type: text/plain\r\n\r\n")
+    return wire(head + b"--\r\n" * (total // 4) + b"--=_d--\r\n")
+
+
 # kind: (what it is, its Subject, how it is made)
 HOSTILE: dict[str, tuple[str, str, Callable[[], bytes]]] = {
     "parts": ("2 MB, 50,000 MIME parts", "Many parts", many_parts_message),
     "html": ("3.8 MB HTML part", "Offers you will not want to miss", big_html_message),
     "nested": ("multipart nested 1,000 deep", "Nested", nested_message),
+    "dashes": ("4 MB of lines starting \"--\"", "Dashes", dashes_message),
 }
 
 
