@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import select
 import sys
 
 from gateway import __version__
@@ -92,6 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _stdout_gone() -> bool:
+    """Whether standard output is a pipe nobody reads any more."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     # Everything the gateway writes (mail, the audit log, keys, state) is its own to read.
     os.umask(0o077)
@@ -108,6 +119,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()  # here, so a closed pipe is noticed below and not at exit
         return code
     except BrokenPipeError:
+        if not _stdout_gone():
+            raise  # another pipe broke (a peer's socket): that is a fault, not the reader
         # The reader went away (``quarantine list | head``): nothing more to say to it.
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -78,22 +78,30 @@ def _visible(text: str, limit: int = 80) -> str:
 
 def _odd_letters(domain: str) -> str:
     """For a domain written with letters that are not the usual ones, a sentence saying which
-    (a Cyrillic "і" looks just like "i" on the clerk's screen); otherwise nothing. Invisible
-    characters are already shown by their code."""
+    (a Cyrillic "і" looks just like "i" on the clerk's screen); otherwise nothing. Each is
+    named by its code too, as some show as nothing at all; invisible controls and spaces are
+    already shown by their code in the domain itself."""
     notes = []
     for ch in dict.fromkeys(domain):
-        if ch.isascii() or unicodedata.category(ch)[0] in "CZ":
+        category = unicodedata.category(ch)
+        if ch.isascii() or category[0] in "CZ":
             continue
+        code = f"U+{ord(ch):04X}"
         name = unicodedata.name(ch, "")
-        if name.startswith(("FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC")):
-            kind = "a wide form used in East Asian writing"
-        elif name.startswith("LATIN"):
-            kind = "a Latin letter not used in English"
-        elif name:
-            kind = f"a {name.split()[0].title()} character"
+        if category[0] == "M":
+            notes.append(f"{code} is a mark added to the letter before it")
         else:
-            kind = "an unusual character"
-        notes.append(f'"{ch}" is {kind}')
+            if name.startswith(("FULLWIDTH", "HALFWIDTH", "IDEOGRAPHIC")):
+                kind = "a wide form used in East Asian writing"
+            elif name.startswith("LATIN"):
+                kind = "a Latin letter not used in English"
+            elif name.startswith("CJK"):
+                kind = "a Chinese, Japanese or Korean character"
+            elif name:
+                kind = f"a {name.split()[0].title()} character"
+            else:
+                kind = "an unusual character"
+            notes.append(f'"{ch}" ({code}) is {kind}')
         if len(notes) == 3:
             break
     return f" Its {', '.join(notes)}." if notes else ""

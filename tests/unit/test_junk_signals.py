@@ -525,9 +525,14 @@ def test_a_lookalike_written_in_other_letters_says_which():
     s = lookalike_signal([("sender's", "stan\u0456on-pc.gov.uk")], KNOWN_DOMAINS, FREE,
                          BOOK.council_domains)
     assert s is not None and s.points == STRONG
-    assert s.text.endswith('but is not it. Its "\u0456" is a Cyrillic character.')
+    assert s.text.endswith('but is not it. Its "\u0456" (U+0456) is a Cyrillic character.')
     s = lookalike_signal([("sender's", "n\u03b1lc.gov.uk")], KNOWN_DOMAINS, FREE)
-    assert s is not None and s.text.endswith('Its "\u03b1" is a Greek character.')
+    assert s is not None and s.text.endswith('Its "\u03b1" (U+03B1) is a Greek character.')
     s = lookalike_signal([("sender's", "st\u00e4nion-pc.gov.uk")], KNOWN_DOMAINS, FREE,
                          BOOK.council_domains)
-    assert s is not None and s.text.endswith('Its "\u00e4" is a Latin letter not used in English.')
+    assert s is not None and s.text.endswith(
+        'Its "\u00e4" (U+00E4) is a Latin letter not used in English.')
+    # A mark shows as nothing on its own: only its code is given.
+    s = lookalike_signal([("sender's", "stanion\u0336-pc.gov.uk")], KNOWN_DOMAINS, FREE,
+                         BOOK.council_domains)
+    assert s is not None and s.text.endswith("Its U+0336 is a mark added to the letter before it.")
