@@ -70,16 +70,64 @@ def _is_text(fields: list[bytes]) -> bool:
     return not types or bool(_TEXT_TYPE.match(types[0]))
 
 
-_ANY_DASH_LINE = re.compile(rb"[\r\n]--")
+class _BoundaryLines:
+    """Finds the lines of a body that may be the open multiparts' boundary lines: those that
+    start with "--" and a boundary. Searches go forwards only, each from where the last one
+    stopped, so no byte is searched twice: ``bytes.find`` for lines starting "--" (the last
+    place each of "\\n--" and "\\r--" was found is kept, so one that never comes is looked for
+    once), then a check of what follows; past many "--" lines that are not boundaries, one
+    expression of the boundaries skips them in C instead."""
 
+    MANY = 1000  # "--" lines that are not boundaries before the expression is worth making
 
-def _boundary_lines(stack: list[bytes]) -> re.Pattern[bytes]:
-    """Finds the next line that starts with "--" and one of the open multiparts' boundaries
-    (the character before the line included). Deeply nested, any line starting "--" (an
-    expression of hundreds of boundaries, made anew at each level, would cost more)."""
-    if len(stack) > 16:
-        return _ANY_DASH_LINE
-    return re.compile(rb"[\r\n]--(?:" + b"|".join(re.escape(b) for b in stack) + rb")")
+    def __init__(self, data: bytes):
+        self.data = data
+        self.found = {b"\n--": -1, b"\r--": -1}
+        self.skipped = 0
+        self.prefixes: tuple[bytes, ...] = ()
+        self.pattern: re.Pattern[bytes] | None = None
+        self.stack: list[bytes] = []
+
+    def opened_or_closed(self, stack: list[bytes]) -> None:
+        self.stack = list(stack)
+        self.prefixes = tuple(b"--" + b for b in stack)
+        self.pattern = self._pattern() if self.skipped > self.MANY else None
+
+    def _pattern(self) -> re.Pattern[bytes]:
+        if len(self.stack) > 16:  # hundreds of boundaries, an expression at each level: no
+            return re.compile(rb"[\r\n]--")
+        return re.compile(rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack)) + rb")")
+
+    def next_from(self, at: int) -> int:
+        """The first such line at or after ``at`` (a line's start); ``len(data)`` if none."""
+        if self.pattern is not None:
+            return self._search(at - 1)  # from the end of the line before
+        data, end = self.data, len(self.data)
+        line_at = at if data.startswith(b"--", at) else self._dash_line(at)
+        while line_at < end and not data.startswith(self.prefixes, line_at):
+            self.skipped += 1
+            if self.skipped > self.MANY:
+                self.pattern = self._pattern()
+                return self._search(line_at)
+            line_at = self._dash_line(line_at + 1)
+        return line_at
+
+    def _search(self, start: int) -> int:
+        assert self.pattern is not None
+        found = self.pattern.search(self.data, start)
+        return found.start() + 1 if found else len(self.data)
+
+    def _dash_line(self, after: int) -> int:
+        """The start of the first line starting "--" at or after ``after``."""
+        end = len(self.data)
+        best = end
+        for marker, where in self.found.items():
+            if where < after - 1:
+                where = self.data.find(marker, after - 1)
+                self.found[marker] = where = end if where < 0 else where
+            if where < end:
+                best = min(best, where + 1)
+        return best
 
 
 def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
@@ -91,21 +139,17 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     counting = False  # in the body of a text part
     header: list[bytes] = []
     at, end = 0, len(data)
-    boundaries: re.Pattern[bytes] | None = None  # for the stack as it is; None once it changed
+    boundaries = _BoundaryLines(data)
     while at < end:
         if not in_headers:
-            # A body's lines matter only where one may be a boundary: jump there, at C speed
-            # (an attachment's base64, or a text of lines like "--", is not read line by line;
-            # each search ends at the next such line, so nothing is searched twice).
-            if boundaries is None:
-                boundaries = _boundary_lines(stack)
-            found = boundaries.search(data, at - 1)  # at - 1: the end of the line before
-            line_at = found.start() + 1 if found else end
+            # A body's lines matter only where one may be a boundary: jump there (an
+            # attachment's base64, or a text of lines like "--", is not read line by line).
+            line_at = boundaries.next_from(at)
             if counting:
                 text += line_at - at
                 if stop and text > stop.max_text:
                     break
-            if found is None:
+            if line_at == end:
                 break
             at = line_at
         m = _LINE.match(data, at)
@@ -125,7 +169,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             boundary = _multipart_boundary(fields)
             if boundary is not None:
                 stack.append(boundary)
-                boundaries = None
+                boundaries.opened_or_closed(stack)
                 depth = max(depth, len(stack))
             else:
                 counting = _is_text(fields)
@@ -139,13 +183,13 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             b = stack[level]
             if stripped == b"--" + b + b"--" or stripped.rstrip() == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
-                boundaries = None
+                boundaries.opened_or_closed(stack)
                 counting = False
                 break
             if stripped.rstrip() == b"--" + b:
                 if level + 1 < len(stack):
                     del stack[level + 1:]
-                    boundaries = None
+                    boundaries.opened_or_closed(stack)
                 parts += 1
                 in_headers = True  # the next lines are the new part's header block
                 counting = False
