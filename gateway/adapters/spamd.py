@@ -109,7 +109,11 @@ async def _connect(loop: asyncio.AbstractEventLoop, address: tuple[str, int]) ->
     error: OSError = OSError(f"no address for {host}")
     for family, kind, proto, _, where in await loop.getaddrinfo(host, port,
                                                                type=socket.SOCK_STREAM):
-        sock = socket.socket(family, kind, proto)
+        try:
+            sock = socket.socket(family, kind, proto)  # fails for IPv6 on a host without it
+        except OSError as e:
+            error = e
+            continue
         sock.setblocking(False)
         try:
             await loop.sock_connect(sock, where)

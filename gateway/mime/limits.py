@@ -41,13 +41,15 @@ class Complexity:
 
 
 def _fields(header_lines: list[bytes]) -> list[bytes]:
-    fields: list[bytes] = []
+    # Each field's lines joined once (adding each continuation to the field so far copied it
+    # again every time: a field of a million short lines took minutes).
+    fields: list[list[bytes]] = []
     for line in header_lines:
         if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += line
+            fields[-1].append(line)
         else:
-            fields.append(line)
-    return fields
+            fields.append([line])
+    return [b"".join(f) for f in fields]
 
 
 def _multipart_boundary(fields: list[bytes]) -> bytes | None:
@@ -75,40 +77,51 @@ class _BoundaryLines:
     start with "--" and a boundary. Searches go forwards only, each from where the last one
     stopped, so no byte is searched twice: ``bytes.find`` for lines starting "--" (the last
     place each of "\\n--" and "\\r--" was found is kept, so one that never comes is looked for
-    once), then a check of what follows; past many "--" lines that are not boundaries, one
-    expression of the boundaries skips them in C instead."""
+    once), then a check of what follows. Past many "--" lines that are not boundaries, one
+    expression of the boundaries skips them in C instead, made anew when the multiparts open
+    or close, but only so many times a message (a sender can make them open and close)."""
 
-    MANY = 1000  # "--" lines that are not boundaries before the expression is worth making
+    MANY = 1000  # "--" lines that are not boundaries before an expression is worth making
+    EXPRESSIONS = 64  # expressions made for one message at most
+    DEEPEST = 32  # open multiparts an expression covers at most
 
-    def __init__(self, data: bytes):
+    def __init__(self, data: bytes, stack: list[bytes]):
         self.data = data
+        self.stack = stack  # the measure's own list, changed in place as parts open and close
         self.found = {b"\n--": -1, b"\r--": -1}
         self.skipped = 0
+        self.made = 0
         self.prefixes: tuple[bytes, ...] = ()
         self.pattern: re.Pattern[bytes] | None = None
-        self.stack: list[bytes] = []
+        self.changed = True
 
-    def opened_or_closed(self, stack: list[bytes]) -> None:
-        self.stack = list(stack)
-        self.prefixes = tuple(b"--" + b for b in stack)
-        self.pattern = self._pattern() if self.skipped > self.MANY else None
+    def opened_or_closed(self) -> None:
+        self.changed = True
 
-    def _pattern(self) -> re.Pattern[bytes]:
-        if len(self.stack) > 16:  # hundreds of boundaries, an expression at each level: no
-            return re.compile(rb"[\r\n]--")
-        return re.compile(rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack)) + rb")")
+    def _refresh(self) -> None:
+        self.changed = False
+        self.prefixes = tuple(b"--" + b for b in self.stack)
+        self.pattern = None
+        if (self.skipped > self.MANY and self.made < self.EXPRESSIONS
+                and len(self.stack) <= self.DEEPEST):
+            self.made += 1
+            self.pattern = re.compile(
+                rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack)) + rb")")
 
     def next_from(self, at: int) -> int:
         """The first such line at or after ``at`` (a line's start); ``len(data)`` if none."""
+        if self.changed:
+            self._refresh()
+        data, end = self.data, len(self.data)
         if self.pattern is not None:
             return self._search(at - 1)  # from the end of the line before
-        data, end = self.data, len(self.data)
         line_at = at if data.startswith(b"--", at) else self._dash_line(at)
         while line_at < end and not data.startswith(self.prefixes, line_at):
             self.skipped += 1
-            if self.skipped > self.MANY:
-                self.pattern = self._pattern()
-                return self._search(line_at)
+            if self.skipped == self.MANY + 1:
+                self._refresh()
+                if self.pattern is not None:
+                    return self._search(line_at)
             line_at = self._dash_line(line_at + 1)
         return line_at
 
@@ -139,7 +152,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     counting = False  # in the body of a text part
     header: list[bytes] = []
     at, end = 0, len(data)
-    boundaries = _BoundaryLines(data)
+    boundaries = _BoundaryLines(data, stack)
     while at < end:
         if not in_headers:
             # A body's lines matter only where one may be a boundary: jump there (an
@@ -169,7 +182,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             boundary = _multipart_boundary(fields)
             if boundary is not None:
                 stack.append(boundary)
-                boundaries.opened_or_closed(stack)
+                boundaries.opened_or_closed()
                 depth = max(depth, len(stack))
             else:
                 counting = _is_text(fields)
@@ -183,13 +196,13 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             b = stack[level]
             if stripped == b"--" + b + b"--" or stripped.rstrip() == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
-                boundaries.opened_or_closed(stack)
+                boundaries.opened_or_closed()
                 counting = False
                 break
             if stripped.rstrip() == b"--" + b:
                 if level + 1 < len(stack):
                     del stack[level + 1:]
-                    boundaries.opened_or_closed(stack)
+                    boundaries.opened_or_closed()
                 parts += 1
                 in_headers = True  # the next lines are the new part's header block
                 counting = False
