@@ -20,9 +20,17 @@ from aiosmtpd.smtp import SMTP as AioSMTP
 
 from gateway.assembly import load_config
 from gateway.config import Config
+from gateway.delivery import nexthop
 from gateway.smtp.server import Gateway
 
 pytest_plugins: list[str] = ["tests.fixtures_clamd", "tests.fixtures_dns"]
+
+
+@pytest.fixture(autouse=True)
+def fresh_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a next hop offers is remembered per host and port for five minutes, process-wide;
+    each test asks its own next hops afresh (another test's next hop may have had the port)."""
+    monkeypatch.setattr(nexthop, "_capabilities", {})
 
 
 # ---------------------------------------------------------------------- recording SMTP sink

@@ -36,7 +36,6 @@ import pytest
 
 from gateway.adapters.dkim_signing import generate_key, txt_record, write_private_key, zone_line
 from gateway.config import Config
-from gateway.delivery import nexthop
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.fixtures_clamd import ClamdInstance
 from tests.helpers import in_thread, make_message, send, smtp_session
@@ -81,13 +80,6 @@ def smarthost() -> Iterator[PostfixInstance]:
     # itself, after the gateway's signature, if the gateway had not done it first.
     yield from _postfix(mailboxes=["resident"], domain="example.org",
                         settings={"always_add_missing_headers": "yes"})
-
-
-@pytest.fixture(autouse=True)
-def fresh_capabilities(monkeypatch: pytest.MonkeyPatch) -> None:
-    """What a next hop offers is remembered per host and port for five minutes, process-wide;
-    each test asks its own next hops afresh (a port may be reused by another Postfix)."""
-    monkeypatch.setattr(nexthop, "_capabilities", {})
 
 
 def _config(tmp_path: Path, office: PostfixInstance, next_hop: PostfixInstance | None,
