@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import smtplib
+import sys
 from collections.abc import Callable
 from email.message import EmailMessage
 from email.utils import make_msgid
+from pathlib import Path
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -40,3 +42,19 @@ def send(port: int, mail_from: str, rcpt_tos: list[str], data: bytes) -> dict[st
         c.ehlo("client.example.org")
         return c.sendmail(mail_from, rcpt_tos, data)
     return smtp_session(port, steps)
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+async def cli(config_path: Path, *args: str) -> tuple[int, str, str]:
+    """``council-gateway ARGS --config PATH`` in its own process (``python -m gateway``), as
+    the IT volunteer or the clerk runs it; the event loop keeps serving the test's peers
+    meanwhile. Returns the exit status, stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "gateway", *args, "--config", str(config_path), cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    async with asyncio.timeout(60):
+        out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()

@@ -18,23 +18,13 @@ from pathlib import Path
 from gateway.assembly import load_config
 from gateway.quarantine.store import QuarantineStore
 from tests.conftest import running_gateway, write_config
+from tests.helpers import cli
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail
 from tests.reviewkit import hold
 
 ROOT = Path(__file__).resolve().parents[2]
 PDF = ("minutes.pdf", "application/pdf", b"%PDF-1.4\n" + b"x" * 1000)
-
-
-async def cli(config_path: Path, *args: str) -> tuple[int, str, str]:
-    """Run the console script in its own process; the event loop keeps serving the sink."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, "--config", str(config_path), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def setup(tmp_path: Path, dns, sink, **extra):

@@ -11,10 +11,8 @@ SMTP sink as the next hop, dkimpy and Perl's Mail::DKIM as verifiers.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import dkim
@@ -25,7 +23,7 @@ from gateway.assembly import assemble, load_config
 from gateway.quarantine.store import QuarantineStore
 from gateway.review.serve import running_review
 from tests.conftest import SmtpSink, running_gateway, write_config
-from tests.helpers import in_thread, send
+from tests.helpers import cli, in_thread, send
 from tests.junkkit import CLERK
 from tests.mailmaker import make_mail
 from tests.reviewkit import csrf_of, log_in, review_overrides, set_password
@@ -41,16 +39,6 @@ RESIDENT = "pat@resident.example"
 def audit(tmp_path: Path) -> list[dict]:
     path = tmp_path / "logs" / "audit.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-async def cli(config_path: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, "--config", str(config_path), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 def outbound_setup(tmp_path: Path, sink: SmtpSink) -> tuple[Path, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from gateway.config import Config
 from gateway.quarantine.resolve import resolve
 from gateway.quarantine.store import HeldMessage, QuarantineStore
 from tests.conftest import SmtpSink, build_config, running_gateway, write_config
+from tests.helpers import cli
 from tests.junkkit import CLERK, overrides, talk
 from tests.mailmaker import make_mail
 from tests.spamdkit import SPAM_PHRASE, free_port, running_spamd, seed_messages
@@ -69,16 +69,6 @@ async def score(spamd: Address, data: bytes) -> tuple[float, tuple[str, ...]]:
     got = await spamd_check(spamd, data, deadline=20)
     assert got is not None
     return got.score, got.rules
-
-
-async def cli(config_path: Path, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "gateway", *args, "--config", str(config_path), cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    async with asyncio.timeout(60):
-        out, err = await proc.communicate()
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(), err.decode()
 
 
 async def test_a_delete_teaches_spam_and_a_repeat_scores_higher(
