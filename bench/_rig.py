@@ -26,6 +26,7 @@ import tomli_w
 from aiosmtpd.smtp import SMTP as AioSMTP
 
 from gateway.smtp.datalines import REFUSALS, read_data
+from gateway.smtp.protocol import begin_data
 
 __all__ = ["CLERK", "DOMAIN", "MIB", "RESIDENT", "ROOT", "GatewayProcess", "Options", "Sink",
            "clamd_version", "cpu_model", "free_port", "gateway", "gateway_config", "median",
@@ -135,16 +136,9 @@ class _BulkDataSMTP(AioSMTP):
     what a benchmark of such messages measured."""
 
     async def smtp_DATA(self, arg: str) -> None:
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+        if not await begin_data(self, arg):
             return
         assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
         read = await read_data(self._reader, line_limit=self.line_length_limit,
                                size_limit=self.data_size_limit)
         if read.problem is not None:

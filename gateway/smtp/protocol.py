@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from gateway.delivery.nexthop import Upstream
     from gateway.smtp.handler import SideHandler
 
-__all__ = ["GatewaySMTP", "GatewaySession", "is_loopback"]
+__all__ = ["GatewaySMTP", "GatewaySession", "begin_data", "is_loopback"]
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,23 @@ _REWRITES = {
     "454 TLS not available": "454 4.7.0 TLS not available",
     "553 5.1.3 Error: malformed address": "553 5.1.3 That address is not written correctly",
 }
+
+
+async def begin_data(server: SMTP, arg: str) -> bool:
+    """aiosmtpd's checks before DATA (greeting, login, a recipient, no argument) with their
+    replies, then the 354; False when DATA is refused. For a DATA of our own that reads the
+    content in bulk."""
+    if await server.check_helo_needed() or await server.check_auth_needed("DATA"):
+        return False
+    assert server.envelope is not None
+    if not server.envelope.rcpt_tos:
+        await server.push("503 Error: need RCPT command")
+        return False
+    if arg:
+        await server.push("501 Syntax: DATA")
+        return False
+    await server.push("354 End data with <CR><LF>.<CR><LF>")
+    return True
 
 
 class GatewaySMTP(SMTP):
@@ -204,16 +221,9 @@ class GatewaySMTP(SMTP):
         # its loop in Python over every line held the event loop for other connections. The
         # idle timer is renewed as bytes arrive (data_received), however long the upload. The
         # content goes into a Spool: memory up to [gateway] spool_threshold, then a file.
-        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+        if not await begin_data(self, arg):
             return
         assert self.envelope is not None
-        if not self.envelope.rcpt_tos:
-            await self.push("503 Error: need RCPT command")
-            return
-        if arg:
-            await self.push("501 Syntax: DATA")
-            return
-        await self.push("354 End data with <CR><LF>.<CR><LF>")
         gw = self.side_handler.gateway.config.gateway
         self._data_timer = IdleTimer(gw.data_timeout, self._reset_timeout)
         spool = Spool(gw.spool_threshold, gw.spool_dir)
