@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from gateway.rules.junk import ADVERT_POINTS, CHAIN_POINTS, FRAUD_POINTS, Signal
+from gateway.rules.phrases import word_set
 from gateway.rules.wording import one_line
 from gateway.verdicts import Severity
 
@@ -27,7 +28,7 @@ class _Folded:
     @classmethod
     def of(cls, text: str) -> _Folded:
         folded = text.casefold()
-        return cls(folded, _words(folded))
+        return cls(folded, word_set(folded))
 
 
 def _find(folded: _Folded, phrases: Iterable[str]) -> list[str]:
@@ -42,23 +43,10 @@ def _find(folded: _Folded, phrases: Iterable[str]) -> list[str]:
     return found
 
 
-_WORD = re.compile(r"\w+")
-
-
-def _words(folded: str) -> frozenset[str]:
-    words: set[str] = set()
-    for piece in set(folded.split()):  # most pieces are plain words: no regex for them
-        if piece.isalnum():
-            words.add(piece)
-        else:
-            words.update(_WORD.findall(piece))
-    return frozenset(words)
-
-
 @functools.lru_cache(maxsize=64)
 def _needles(phrases: tuple[str, ...]) -> tuple[tuple[str, str, frozenset[str]], ...]:
     """Each phrase with the form it is looked for in (folded, single spaces) and its words."""
-    return tuple((p, n, frozenset(_WORD.findall(n)))
+    return tuple((p, n, word_set(n))
                  for p in phrases if (n := " ".join(p.casefold().split())))
 
 
