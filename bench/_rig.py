@@ -8,6 +8,7 @@ import contextlib
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -422,9 +423,11 @@ class GatewayProcess:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def records(self, subject: str) -> list[dict[str, Any]]:
-        """The audit records of the messages with this subject (junk's tag prefix allowed)."""
+        """The audit records of the messages with this subject (junk's tag prefix allowed, and
+        the rest of a subject too long for the audit record to keep whole)."""
         return [r for r in self.audit if r.get("event") == "message"
-                and str(r.get("subject", "")).endswith(subject)]
+                and re.match(r"(\[[^]]*\] )?" + re.escape(subject) + r"(?!\w)",
+                             str(r.get("subject", "")))]
 
     def errors(self) -> list[str]:
         """Tracebacks and errors the gateway logged (for the report)."""

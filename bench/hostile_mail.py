@@ -199,12 +199,20 @@ def dashes_message(total: int = 4_000_000) -> bytes:
     return wire(head + b"--\r\n" * (total // 4) + b"--=_d--\r\n")
 
 
+def folded_message(lines: int = 200_000) -> bytes:
+    """A short note whose Subject is folded over ``lines`` continuation lines (about 600 KB):
+    every check that reads the Subject meets it."""
+    head = _headers("Folded" + "\r\n x" * lines)
+    return wire(head + b"Content-Type: text/plain\r\n\r\n" + PROSE.encode())
+
+
 # kind: (what it is, its Subject, how it is made)
 HOSTILE: dict[str, tuple[str, str, Callable[[], bytes]]] = {
     "parts": ("2 MB, 50,000 MIME parts", "Many parts", many_parts_message),
     "html": ("3.8 MB HTML part", "Offers you will not want to miss", big_html_message),
     "nested": ("multipart nested 1,000 deep", "Nested", nested_message),
     "dashes": ("4 MB of lines starting \"--\"", "Dashes", dashes_message),
+    "folded": ("a Subject folded over 200,000 lines", "Folded", folded_message),
 }
 
 

@@ -193,7 +193,8 @@ def assemble(config: Config) -> Assembly:
         side: Pipeline(side, [BY_NAME[n].build(config) for n in chain_names(config, side)],
                        policy, config.gateway.filter_timeout,
                        MimeLimits(config.gateway.max_parts, config.gateway.max_depth,
-                                  config.gateway.max_text_size))
+                                  config.gateway.max_text_size, config.gateway.max_header_field,
+                                  config.gateway.max_header_size))
         for side in BOTH
     }
     return Assembly(config, policy, pipelines)

@@ -6,7 +6,6 @@ the message's fate (already decided by the next hop or the disk) stays as it is.
 
 from __future__ import annotations
 
-import email.policy
 import errno
 import json
 import logging
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.context import MessageContext
+from gateway.mime.headers import SHOWING_POLICY, SHOWN
 from gateway.pipeline import Outcome
 
 __all__ = ["AuditLog", "finding_entries", "message_event"]
@@ -103,9 +103,9 @@ def _headline(head: bytes) -> tuple[str, str]:
     subject, message_id = _plain_field(head, b"subject"), _plain_field(head, b"message-id")
     if subject is not None and message_id is not None and not _NOT_A_FIELD.search(head):
         # Most mail: no need for the header parser (a tenth of a millisecond a message).
-        return " ".join(subject.split()), re.sub(r"\r?\n", "", message_id).strip()
+        return " ".join(subject[:SHOWN].split()), re.sub(r"\r?\n", "", message_id).strip()
     try:
-        msg = BytesHeaderParser(policy=email.policy.SMTP).parsebytes(head)
+        msg = BytesHeaderParser(policy=SHOWING_POLICY).parsebytes(head)
         return (" ".join(str(msg.get("subject", "")).split()),
                 str(msg.get("message-id", "")).strip())
     except Exception:

@@ -50,6 +50,8 @@ class GatewayConfig:
     max_parts: int = 1000  # MIME parts a message may have to be checked
     max_depth: int = 20  # how deep its multiparts may nest
     max_text_size: int = 8 * 1024 * 1024  # bytes of body text (plain and HTML) it may have
+    max_header_field: int = 64 * 1024  # bytes of one header field (an eighth for From, To ...)
+    max_header_size: int = 256 * 1024  # bytes of its header fields, its parts' included
     session_lifetime: float = 3600.0
     filter_timeout: float = 120.0
     shutdown_grace: float = 30.0
@@ -153,6 +155,8 @@ def parse_gateway(s: Section) -> GatewayConfig:
         max_parts=s.integer("max_parts", 1000, minimum=10),
         max_depth=s.integer("max_depth", 20, minimum=3, maximum=500),
         max_text_size=s.size("max_text_size", "8MiB"),
+        max_header_field=s.size("max_header_field", "64KiB"),
+        max_header_size=s.size("max_header_size", "256KiB"),
         session_lifetime=s.number("session_lifetime", 3600.0, minimum=1),
         filter_timeout=s.number("filter_timeout", 120.0, minimum=1),
         shutdown_grace=s.number("shutdown_grace", 30.0, minimum=0),
@@ -161,6 +165,10 @@ def parse_gateway(s: Section) -> GatewayConfig:
         spool_threshold=s.size("spool_threshold", "1MiB"),
         spool_dir=s.optional_path("spool_dir"),
     )
+    for key, least in (("max_header_field", 8 * 1024), ("max_header_size", 64 * 1024)):
+        if getattr(cfg, key) < least:
+            s.problem(key, f"must be at least {least // 1024}KiB: ordinary mail has fields and "
+                      "headers that long")
     s.finish()
     return cfg
 

@@ -29,6 +29,7 @@ from gateway.adapters.clamd import (
 )
 from gateway.config import GatewayConfig, Section
 from gateway.context import MessageContext
+from gateway.mime.headers import shown_field
 from gateway.mime.payload import decoded_payload
 from gateway.pipeline import Stage
 from gateway.rules.wording import ascii_safe, display_name
@@ -145,10 +146,7 @@ ALERT_OUTCOMES = (
 def alert_text(ctx: MessageContext, msg: EmailMessage, *, signature: str, where: str) -> str:
     """The body of the alert for the clerk and the chairman: who, what, and what was done
     (``{outcome}`` is filled in once the policy has decided)."""
-    try:
-        subject = " ".join(str(msg.get("Subject", "")).split()) or "(no subject)"
-    except Exception:  # a message too broken to parse still gets its alert
-        subject = "(unreadable)"
+    subject = shown_field(msg, "subject") or "(no subject)"
     side = "received from outside" if ctx.side == "inbound" else "sent by the council"
     lines = [
         "The mail gateway found a virus in a message.",

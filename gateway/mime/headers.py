@@ -4,10 +4,42 @@ put in front of the Subject, and the removal of fields only the gateway may writ
 from __future__ import annotations
 
 import email.header
+import email.policy
 import re
+from email.message import Message
+from typing import Any
 
-__all__ = ["OWN_PREFIXES", "authserv_id", "fold_header", "origin_fields", "strip_trust_headers",
-           "tag_subject"]
+__all__ = ["OWN_PREFIXES", "SHOWING_POLICY", "SHOWN", "authserv_id", "fold_header",
+           "origin_fields", "shown_field", "strip_trust_headers", "tag_subject"]
+
+SHOWN = 4096  # characters of a header field's value read to show it
+
+
+class _ShowingPolicy(email.policy.EmailPolicy):
+    """``policy.default`` for header fields shown to a person or written to a log: a value is
+    cut to :data:`SHOWN` characters before it is parsed. The email package's header parser
+    takes time that grows with the square of a value's length (a Subject of 600 KB took most
+    of a minute), and a held message may have a field that long."""
+
+    def header_fetch_parse(self, name: str, value: str) -> Any:
+        if len(value) > SHOWN and not hasattr(value, "name"):
+            value = value[:SHOWN]
+        return super().header_fetch_parse(name, value)
+
+
+SHOWING_POLICY = _ShowingPolicy()
+
+
+def shown_field(msg: Message, name: str) -> str:
+    """The first ``name`` field of ``msg`` on one line, as :data:`SHOWING_POLICY` reads it
+    (whatever policy ``msg`` was parsed with); "" when it has none or it cannot be read."""
+    for key, value in msg.raw_items():
+        if key.lower() == name.lower():
+            try:
+                return " ".join(str(SHOWING_POLICY.header_fetch_parse(key, value)).split())
+            except Exception:  # a field too broken to parse is shown as missing
+                return ""
+    return ""
 
 
 def fold_header(name: str, value: str, width: int = 78) -> bytes:

@@ -3,10 +3,11 @@
 Parsing a message with 50,000 parts or a multipart nested 1,000 deep takes the ``email`` package
 minutes (or its recursion limit), and reading the words of tens of megabytes of text holds a
 CPU for seconds; such mail is not a council's. :func:`measure` walks the boundary lines once,
-without recursion and without building anything, counting the parts, their nesting and the
+without recursion and without building anything, counting the parts, their nesting, the
 bytes of the text the checks read (text/plain and text/html parts that are not attachments, as
-sent: decoded, they are no longer). :func:`too_complex` says which limit a message is over, in
-words.
+sent: decoded, they are no longer) and of the header fields, and finding the longest field (the
+``email`` package's header parser is slow on long ones). :func:`too_complex` says which limit
+a message is over, in words.
 """
 
 from __future__ import annotations
@@ -24,13 +25,30 @@ _TEXT_TYPE = re.compile(rb"^\s*text/(?:plain|html)\s*(?:;|$)", re.I)
 
 
 MIB = 1024 * 1024
+KIB = 1024
+
+# The fields the email package reads as addresses, dates, ids or parameters: its parser of
+# these takes time that grows with the square of a value's length (a From of 16 KB of comments
+# took a second), so they are held to a shorter limit than fields read as plain text.
+STRUCTURED = frozenset({
+    b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc", b"date", b"message-id",
+    b"mime-version", b"content-type", b"content-disposition", b"content-transfer-encoding",
+    b"resent-from", b"resent-sender", b"resent-to", b"resent-cc", b"resent-bcc",
+    b"resent-date", b"orig-date"})
 
 
 @dataclass(frozen=True)
 class MimeLimits:
     max_parts: int = 1000
     max_depth: int = 20
-    max_text: int = 8 * 1024 * 1024  # bytes of text the checks read
+    max_text: int = 8 * MIB  # bytes of text the checks read
+    max_field: int = 64 * KIB  # bytes of one header field, its folded lines together
+    max_header: int = 256 * KIB  # bytes of the header blocks, the message's and its parts'
+
+    @property
+    def max_structured(self) -> int:
+        """Bytes of one field of :data:`STRUCTURED` (From, To, Content-Type ...)."""
+        return self.max_field // 8
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,10 @@ class Complexity:
     parts: int  # MIME entities, the message itself included
     depth: int  # the deepest nesting of multiparts
     text: int = 0  # bytes in the text/plain and text/html parts that are not attachments
+    header: int = 0  # bytes in the header blocks of the message and its parts
+    # the longest field for its kind (see :data:`STRUCTURED`), as how far over its limit it is:
+    # (bytes, limit, its name); limit 0 when no field was measured against one
+    field: tuple[int, int, str] = (0, 0, "")
 
 
 def _fields(header_lines: list[bytes]) -> list[bytes]:
@@ -50,6 +72,24 @@ def _fields(header_lines: list[bytes]) -> list[bytes]:
         else:
             fields.append([line])
     return [b"".join(f) for f in fields]
+
+
+_FIELD_NAME = re.compile(rb"([!-9;-~]{1,40})[ \t]*:")
+
+
+def _longest(fields: list[bytes], limits: MimeLimits,
+             so_far: tuple[int, int, str]) -> tuple[int, int, str]:
+    """The field furthest over (or nearest to) its limit, this block's or ``so_far``."""
+    best = so_far
+    for f in fields:
+        if len(f) * 8 < limits.max_structured:
+            continue  # far under either limit: not worth a look at its name
+        m = _FIELD_NAME.match(f)
+        name = m.group(1).lower() if m else b""
+        limit = limits.max_structured if name in STRUCTURED else limits.max_field
+        if not best[1] or len(f) * best[1] > best[0] * limit:
+            best = (len(f), limit, (m.group(1) if m else b"a").decode("ascii"))
+    return best
 
 
 def _multipart_boundary(fields: list[bytes]) -> bytes | None:
@@ -144,10 +184,14 @@ class _BoundaryLines:
 
 
 def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
-    """Count the entities, the deepest nesting and the bytes of text; with ``stop``, give up as
-    soon as a limit is passed (the counts are then of the message up to there)."""
+    """Count the entities, the deepest nesting, the bytes of text and of header fields, and
+    find the longest field; with ``stop``, give up as soon as a limit is passed (the counts are
+    then of the message up to there)."""
+    limits = stop or MimeLimits()
     stack: list[bytes] = []  # open multiparts' boundaries, outermost first
     parts, depth, text = 1, 0, 0
+    header_bytes = 0
+    field: tuple[int, int, str] = (0, 0, "")
     in_headers = True
     counting = False  # in the body of a text part
     header: list[bytes] = []
@@ -175,10 +219,16 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
         if in_headers:
             if stripped:
                 header.append(stripped)
+                header_bytes += len(line)
+                if stop and header_bytes > stop.max_header:
+                    break
                 continue
             in_headers = False
             fields = _fields(header)
             header = []
+            field = _longest(fields, limits, field)
+            if stop and field[0] > field[1] > 0:
+                break
             boundary = _multipart_boundary(fields)
             if boundary is not None:
                 stack.append(boundary)
@@ -212,7 +262,9 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 text += len(line)
         if not stack:
             break  # after the outermost multipart's end nothing counts (nor opens again)
-    return Complexity(parts, depth, text)
+    if header:  # the data ended inside a header block
+        field = _longest(_fields(header), limits, field)
+    return Complexity(parts, depth, text, header_bytes, field)
 
 
 def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
@@ -225,4 +277,15 @@ def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
     if c.text > limits.max_text:
         return (f"it has more than {limits.max_text / MIB:g} MiB of text, too much to check "
                 "safely")
+    length, limit, name = c.field
+    if length > limit > 0:
+        return (f"its {name} header field is longer than {_size(limit)}, too long to check "
+                "safely")
+    if c.header > limits.max_header:
+        return (f"its header fields (its own and its parts') are longer than "
+                f"{_size(limits.max_header)} together, too long to check safely")
     return None
+
+
+def _size(n: int) -> str:
+    return f"{n / MIB:g} MiB" if n >= MIB and n % MIB == 0 else f"{n / KIB:g} KiB"

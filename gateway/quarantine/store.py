@@ -24,6 +24,7 @@ from pathlib import Path
 
 from gateway.content import Content
 from gateway.delivery.maildir import ensure_maildir, write_message
+from gateway.mime.headers import SHOWING_POLICY
 from gateway.verdicts import Finding, Severity
 
 __all__ = ["HeldMessage", "NotFound", "QuarantineStore"]
@@ -163,7 +164,7 @@ class QuarantineStore:
             key, _, value = text[len(PREFIX):].partition(":")
             meta.setdefault(key.strip().lower(), []).append(_decode(value.strip()))
             msg_start += len(line) + 1
-        headers = BytesHeaderParser(policy=email.policy.default).parsebytes(head[msg_start:])
+        headers = BytesHeaderParser(policy=SHOWING_POLICY).parsebytes(head[msg_start:])
 
         def one(key: str, default: str = "") -> str:
             return meta.get(key, [default])[0]

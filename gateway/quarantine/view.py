@@ -10,7 +10,6 @@ can use :func:`view` and render the same parts itself.
 
 from __future__ import annotations
 
-import email.policy
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage, Message
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 import html2text
 from bs4 import BeautifulSoup, Tag
 
+from gateway.mime.headers import SHOWING_POLICY
 from gateway.rules.wording import human_size, show_hidden
 
 __all__ = ["AttachmentInfo", "HeldView", "format_view", "html_for_reading", "view"]
@@ -156,7 +156,7 @@ def _attachments(msg: Message) -> list[AttachmentInfo]:
 
 def view(data: bytes) -> HeldView:
     """Read a held message without opening anything in it."""
-    msg = BytesParser(policy=email.policy.default).parsebytes(data)
+    msg = BytesParser(policy=SHOWING_POLICY).parsebytes(data)
     headers = []
     for name in SHOWN_HEADERS:
         for value in msg.get_all(name, []) or []:

@@ -8,10 +8,10 @@ the gateway could not clear.
 
 from __future__ import annotations
 
-import email.policy
 from email.message import Message
 from email.parser import BytesParser
 
+from gateway.mime.headers import SHOWING_POLICY
 from gateway.quarantine.explain import Explanation
 from gateway.quarantine.view import view
 from gateway.review.settings import ReviewConfig
@@ -42,7 +42,7 @@ def _parts(msg: Message) -> list[Message]:
 
 def attachment_bytes(data: bytes, n: int) -> tuple[str, bytes] | None:
     """(shown name, decoded bytes) of attachment ``n`` (0-based), or None."""
-    msg = BytesParser(policy=email.policy.default).parsebytes(data)
+    msg = BytesParser(policy=SHOWING_POLICY).parsebytes(data)
     parts = _parts(msg)
     listed = view(data).attachments
     if len(parts) != len(listed) or not 0 <= n < len(parts):

@@ -1,6 +1,7 @@
-"""Mail over a limit of what the gateway reads (parts, nesting, text, HTML depth) is a
-"too-complex" finding through the real listener: held for the clerk when it comes in, refused
-when a councillor sends it, as the policy says; never a 451 that would have it sent again."""
+"""Mail over a limit of what the gateway reads (parts, nesting, text, HTML depth, header
+fields) is a "too-complex" finding through the real listener: held for the clerk when it comes
+in, refused when a councillor sends it, as the policy says; never a 451 that would have it sent
+again."""
 
 from __future__ import annotations
 
@@ -11,11 +12,13 @@ from typing import Any
 
 import pytest
 
+from gateway.mime.headers import SHOWN
 from gateway.quarantine.store import QuarantineStore
 from tests.conftest import SmtpSink, build_config, running_gateway
 from tests.helpers import in_thread, make_message, send
 
-LIMITS = {"max_parts": 10, "max_depth": 4, "max_text_size": "64KiB"}
+LIMITS = {"max_parts": 10, "max_depth": 4, "max_text_size": "64KiB",
+          "max_header_field": "8KiB"}
 COUNCIL = "clerk@stanion-pc.gov.uk"
 RESIDENT = "resident@example.org"
 
@@ -54,6 +57,17 @@ def deep_html(**head: str) -> bytes:
             + html.encode())
 
 
+def folded_subject(**head: str) -> bytes:
+    """A Subject folded over 200,000 lines (600 KB): the email package's header parser took
+    most of a minute over it."""
+    return _head("Folded" + "\r\n x" * 200_000, **head) + b"\r\nhello\r\n"
+
+
+def long_from(sender: str = RESIDENT, to: str = COUNCIL) -> bytes:
+    head = _head("Comments", sender, to).replace(b"From: ", b"From: " + b"(x)" * 400 + b" ")
+    return head + b"\r\nhello\r\n"
+
+
 async def _send(port: int, sender: str, to: str, data: bytes) -> Any:
     try:
         return await in_thread(send, port, sender, [to], data)
@@ -75,6 +89,9 @@ MESSAGES = [
     pytest.param(nested, "nested more than 4 deep", id="depth"),
     pytest.param(much_text, "more than 0.0625 MiB of text", id="text"),
     pytest.param(deep_html, "HTML is nested too deep", id="html-depth"),
+    pytest.param(folded_subject, "its Subject header field is longer than 8 KiB",
+                 id="folded-subject"),
+    pytest.param(long_from, "its From header field is longer than 1 KiB", id="from"),
 ]
 
 
@@ -88,6 +105,7 @@ async def test_inbound_mail_over_a_limit_is_held_for_the_clerk(
     [held] = QuarantineStore(tmp_path / "quarantine").list()
     assert "too-complex" in [f.code for f in held.findings]
     assert any(why in r for r in held.reasons), held.reasons
+    assert len(held.subject) <= SHOWN  # the clerk's list reads a long field only so far
 
 
 @pytest.mark.parametrize("make, why", MESSAGES)

@@ -31,7 +31,8 @@ def test_text_counts_the_body_text_the_checks_read(data: bytes, text: int) -> No
 def test_parts_and_depth() -> None:
     inner = (b'Content-Type: multipart/alternative; boundary="c"\r\n\r\n--c\r\n'
              b"Content-Type: text/plain\r\n\r\nx\r\n--c--\r\n")
-    assert measure(multipart(inner, b"\r\ny\r\n")) == Complexity(4, 2, 6)
+    c = measure(multipart(inner, b"\r\ny\r\n"))
+    assert (c.parts, c.depth, c.text) == (4, 2, 6)
 
 
 @pytest.mark.parametrize("c, why", [
@@ -45,12 +46,49 @@ def test_too_complex_says_which_limit(c: Complexity, why: str | None) -> None:
     assert too_complex(c, MimeLimits()) == why
 
 
+def test_header_fields_are_measured_in_every_header_block() -> None:
+    part_head = b"Content-Type: text/plain\r\nContent-Description: " + b"d" * 3000 + b"\r\n"
+    data = multipart(b"Content-Type: text/plain\r\n\r\nabc\r\n", part_head + b"\r\nxyz\r\n")
+    c = measure(data)
+    top = len(HEAD) + len(b'Content-Type: multipart/mixed; boundary="b"\r\n')
+    assert c.header == top + len(b"Content-Type: text/plain\r\n") + len(part_head)
+    assert c.field == (len(b"Content-Description: ") + 3000, 64 * 1024, "Content-Description")
+
+
+@pytest.mark.parametrize("field, why", [
+    (b"Subject: s" + b"\r\n x" * 40_000,  # folded over 40,000 lines: 80 KB unfolded
+     "its Subject header field is longer than 64 KiB, too long to check safely"),
+    (b"From: " + b"(x)" * 3000 + b" a@example.org",  # read as addresses: an eighth of it
+     "its From header field is longer than 8 KiB, too long to check safely"),
+    (b"content-TYPE: text/plain; " + b"a=b; " * 2000,
+     "its content-TYPE header field is longer than 8 KiB, too long to check safely"),
+    (b"".join(b"X-Note-%d: %s\r\n" % (i, b"n" * 1000) for i in range(300)).rstrip(),
+     "its header fields (its own and its parts') are longer than 256 KiB together, too long "
+     "to check safely"),
+    (b"Subject: " + b"s" * 60_000, None),
+    (b"To: " + b"a@example.org, " * 500, None),  # 7.5 KB of addresses
+])
+def test_a_long_header_field_is_too_complex(field: bytes, why: str | None) -> None:
+    data = b"Date: Mon, 23 Nov 2026 10:00:00 +0000\r\n" + field + b"\r\n\r\nhello\r\n"
+    assert too_complex(measure(data), MimeLimits()) == why
+    assert too_complex(measure(data, MimeLimits()), MimeLimits()) == why  # stopping early
+
+
+def test_a_field_in_a_part_and_a_message_that_is_all_header() -> None:
+    long_type = b"Content-Type: text/plain; name=" + b"n" * 9000 + b"\r\n"
+    c = measure(multipart(long_type + b"\r\nx\r\n"))
+    assert c.field[1:] == (8 * 1024, "Content-Type") and c.field[0] > 9000
+    c = measure(HEAD + b"X-Long: " + b"y" * 70_000)  # no blank line, no body
+    assert c.field == (len(b"X-Long: ") + 70_000, 64 * 1024, "X-Long")
+
+
 def test_measuring_stops_once_over_a_limit() -> None:
     data = multipart(b"Content-Type: text/plain\r\n\r\n" + b"x\r\n" * 10_000,
                      *[b"\r\npart\r\n"] * 2000)
     stopped = measure(data, MimeLimits(max_text=50))
     assert stopped.text == 30_000 and stopped.parts == 2  # the 2,000 parts after: not read
-    assert measure(data) == Complexity(2002, 1, 30_000 + 2000 * 6)
+    whole = measure(data)
+    assert (whole.parts, whole.depth, whole.text) == (2002, 1, 30_000 + 2000 * 6)
 
 
 def test_a_message_of_one_part_is_its_body() -> None:
