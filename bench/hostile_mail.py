@@ -206,6 +206,14 @@ def folded_message(lines: int = 200_000) -> bytes:
     return wire(head + b"Content-Type: text/plain\r\n\r\n" + PROSE.encode())
 
 
+def comments_message(size: int = 8_000) -> bytes:
+    """A From of ``size`` bytes of comments, ``(x)(x)...``, just under the limit for a field read
+    as addresses: the email package's slowest shape of header field, read by several checks."""
+    comments = b"\r\n ".join([b"(x)" * 300] * (size // 900))  # lines of 900 characters
+    head = _headers("Comments").replace(b"From: ", b"From: " + comments + b"\r\n ")
+    return wire(head + b"Content-Type: text/plain\r\n\r\n" + PROSE.encode())
+
+
 # kind: (what it is, its Subject, how it is made)
 HOSTILE: dict[str, tuple[str, str, Callable[[], bytes]]] = {
     "parts": ("2 MB, 50,000 MIME parts", "Many parts", many_parts_message),
@@ -213,6 +221,7 @@ HOSTILE: dict[str, tuple[str, str, Callable[[], bytes]]] = {
     "nested": ("multipart nested 1,000 deep", "Nested", nested_message),
     "dashes": ("4 MB of lines starting \"--\"", "Dashes", dashes_message),
     "folded": ("a Subject folded over 200,000 lines", "Folded", folded_message),
+    "comments": ("a From of 8 KB of comments", "Comments", comments_message),
 }
 
 
