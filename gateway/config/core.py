@@ -4,6 +4,7 @@ and :class:`Config`, the whole file as one frozen object."""
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,8 +31,10 @@ __all__ = [
 T = TypeVar("T")
 
 
+@functools.lru_cache(maxsize=4096)
 def canonical_domain(domain: str) -> str:
-    """A domain as DNS knows it: UTS 46 mapping, A-labels, lower case; "" when it is not one."""
+    """A domain as DNS knows it: UTS 46 mapping, A-labels, lower case; "" when it is not one.
+    (Remembered: every recipient is compared with the council's domains.)"""
     try:
         return idna.encode(domain, uts46=True).decode("ascii").lower()
     except (idna.IDNAError, UnicodeError):
