@@ -131,6 +131,9 @@ class MessageContext:
     findings: list[Finding] = field(default_factory=list)
     _message: EmailMessage | None = field(default=None, repr=False)
     content: Content = field(init=False, repr=False)
+    # What checks worked out ahead, in the pipeline's one worker visit: name -> (the message
+    # it was worked out on, the result or what it raised).
+    _prepared: dict[str, tuple[Content, object]] = field(default_factory=dict, repr=False)
 
     @property
     def direction(self) -> Side:
@@ -154,6 +157,23 @@ class MessageContext:
                 self._message = msg
             return msg
         return self._message
+
+    def keep_prepared(self, name: str, content: Content, result: object) -> None:
+        self._prepared[name] = (content, result)
+
+    def prepared(self, name: str) -> Any:
+        """What check ``name`` worked out ahead on the message as it still is (fields the
+        gateway put on top since aside), or None: nothing was, or the message has changed.
+        Raises what working it out raised, so a fault is met where it was before. Given once."""
+        hit = self._prepared.pop(name, None)
+        if hit is None:
+            return None
+        content, result = hit
+        if content is not self.content and not _trace_fields_on_top(content, self.content):
+            return None
+        if isinstance(result, Exception):
+            raise result
+        return result
 
     def replace_data(self, data: bytes) -> None:
         if data is not self.content.buf or not self.content.whole:

@@ -104,10 +104,12 @@ class AttachmentsFilter:
     def __init__(self, cfg: AttachmentsConfig):
         self.cfg = cfg
 
+    def prepare(self, ctx: MessageContext) -> list[Danger]:
+        """Decoding and unpacking is CPU work: in a worker thread, never on the event loop."""
+        return inspect_message(ctx.message, self.cfg.rules, from_outside=ctx.side == "inbound")
+
     async def check(self, ctx: MessageContext) -> Report:
-        from_outside = ctx.side == "inbound"
-        # Decoding and unpacking a large message is CPU work: keep it off the event loop.
-        dangers = await in_worker(
-            ctx.size, lambda: inspect_message(ctx.message, self.cfg.rules,
-                                              from_outside=from_outside))
+        dangers = ctx.prepared(self.name)
+        if dangers is None:
+            dangers = await in_worker(ctx.size, self.prepare, ctx)
         return report(dangers)

@@ -28,6 +28,7 @@ from gateway.mime.workers import in_worker
 from gateway.people.senders import SenderBook, SendersConfig, load_book
 from gateway.pipeline import Stage
 from gateway.rules.junk import (
+    Likeness,
     Signal,
     address_of,
     attachment_names,
@@ -39,8 +40,9 @@ from gateway.rules.junk import (
     display_name_signal,
     forged_known_signal,
     html_readings,
+    likenesses,
     link_signal,
-    lookalike_signal,
+    lookalike_verdict,
     own_domain_signal,
     reads_list,
     reply_to_signal,
@@ -185,6 +187,33 @@ class Assessment:
         return sum(s.points for s in self.signals)
 
 
+@dataclass(frozen=True)
+class ContentSignals:
+    """The signals read from the message's content, worked out before its SPF, DKIM and
+    DMARC are known; :meth:`given` completes them once they are."""
+
+    attachments: Signal | None
+    display: tuple[Signal | None, Signal | None]  # from anyone, from a public body's officer
+    public_registry: bool  # the From domain is in a public bodies' registry
+    likes: tuple[Likeness, ...]
+    rest: tuple[Signal | None, ...]  # Reply-To, bulk, links, phrases
+
+    def given(self, from_domain: str, auth: AuthResults) -> list[Signal | None]:
+        shown = auth.shown_domains()
+        officer = from_domain in shown and self.public_registry
+        return [self.attachments, self.display[1 if officer else 0],
+                lookalike_verdict(self.likes, shown), *self.rest]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :meth:`JunkFilter.prepare` reads from the message alone."""
+
+    from_header: str
+    lists: bool  # from a mailing list the council reads
+    content: ContentSignals | Exception | None  # None: not read (the sender is known)
+
+
 class JunkFilter:
     name = NAME
     stage = Stage.CHECK
@@ -200,9 +229,29 @@ class JunkFilter:
         self.free_mail = frozenset(cfg.free_mail_domains)
         skeleton("")  # the look-alike table is built now, not while the first message waits
 
-    async def assess(self, ctx: MessageContext) -> Assessment:
-        msg = await ctx.parsed()
+    def prepare(self, ctx: MessageContext) -> Reading:
+        """What junk reads from the message alone, in a worker thread (its From field may be
+        8 KiB of what the header parser is slowest on): the From, whether it is a list the
+        council reads and, for a sender the council does not know, the content signals."""
+        msg = ctx.message
         from_header = str(msg.get("from", "") or "")
+        from_addr = address_of(from_header)
+        from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
+        lists = bool(from_domain) and reads_list(msg, self.cfg.known_lists, from_domain)
+        book = load_book(self.senders, self.council_domains)
+        content: ContentSignals | Exception | None = None
+        if not (book.known_source(from_addr) or lists):  # a known sender may need none
+            try:
+                content = self._content_signals(ctx, from_header, from_addr, book)
+            except Exception as e:  # raised where the signals are needed, as before
+                content = e
+        return Reading(from_header, lists, content)
+
+    async def assess(self, ctx: MessageContext) -> Assessment:
+        # Reading the message (its From, its HTML, every phrase) is CPU work: done in the
+        # pipeline's visit to a worker thread, or here in one (on a released message).
+        reading: Reading = ctx.prepared(NAME) or await in_worker(ctx.size, self.prepare, ctx)
+        from_header = reading.from_header
         from_addr = address_of(from_header)
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         auth = await authenticate(
@@ -214,19 +263,20 @@ class JunkFilter:
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
         own = own_domain_signal(self.council_domains, from_addr, ctx.envelope.mail_from, auth)
-        known = book.known_source(from_addr) or (
-            from_domain and reads_list(msg, self.cfg.known_lists, from_domain))
+        known = book.known_source(from_addr) or reading.lists
         if own is None and known and auth.authentic():
             return Assessment(auth, from_addr, True, (), False)
-        # Reading the body (its HTML, every phrase) is CPU work: in a worker. It is given ctx,
-        # not the parsed message: a worker thread lets go of a call's arguments only when it
-        # next runs, and a parse held there after it went stale would sit beside the next
-        # check's copies.
-        signals = await in_worker(
-            ctx.size, self._content_signals, ctx, from_header, from_addr,
-            ctx.envelope.mail_from, book, auth)
+        content = reading.content
+        if isinstance(content, Exception):
+            raise content
+        if content is None:
+            # It is given ctx, not the parsed message: a worker thread lets go of a call's
+            # arguments only when it next runs, and a parse held there after it went stale
+            # would sit beside the next check's copies.
+            content = await in_worker(ctx.size, self._content_signals, ctx, from_header,
+                                      from_addr, book)
         signals = [own, *auth_signals(auth), forged_known_signal(book, from_addr, auth),
-                   *signals]
+                   *content.given(from_domain, auth)]
         if self.cfg.spamd is not None:
             signals.append(spamd_signal(await spamd_check(
                 self.cfg.spamd, ctx.content, deadline=self.cfg.spamd_timeout),
@@ -234,30 +284,30 @@ class JunkFilter:
         return Assessment(auth, from_addr, False, tuple(s for s in signals if s), False)
 
     def _content_signals(self, ctx: MessageContext, from_header: str, from_addr: str,
-                         mail_from: str, book: SenderBook,
-                         auth: AuthResults) -> list[Signal | None]:
+                         book: SenderBook) -> ContentSignals:
         msg = ctx.message
         from_domain = from_addr.rpartition("@")[2] if "@" in from_addr else ""
         reply_to = str(msg.get("reply-to", "") or "")
-        shown = auth.shown_domains()
         # A council's, police force's or NHS body's clerk or chair may sign as such (not a
         # university's or school's: their students and pupils have addresses there too).
-        public_body = from_domain in shown and in_public_body_registry(from_domain)
+        public_registry = in_public_body_registry(from_domain)
+        anyone = display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail)
+        officer = (display_name_signal(from_header, book, self.cfg.protected_names,
+                                       self.free_mail, allowed=TITLES)
+                   if public_registry else anyone)
         html = html_readings(msg)
-        return [
-            attachments_signal(attachment_names(msg)),
-            display_name_signal(from_header, book, self.cfg.protected_names, self.free_mail,
-                                allowed=TITLES if public_body else frozenset()),
-            lookalike_signal(
-                [("sender's", from_domain), ("envelope sender's", mail_from.rpartition("@")[2]),
+        return ContentSignals(
+            attachments_signal(attachment_names(msg)), (anyone, officer), public_registry,
+            likenesses(
+                [("sender's", from_domain),
+                 ("envelope sender's", ctx.envelope.mail_from.rpartition("@")[2]),
                  ("Reply-To", address_of(reply_to).rpartition("@")[2])],
-                book.known_domains(), self.free_mail, book.council_domains, shown),
-            reply_to_signal(from_addr, reply_to, self.free_mail),
-            bulk_signal(msg, self.cfg.known_lists),
-            link_signal(msg, html),
-            *phrase_signals(body_text(msg, html), self.cfg.chain_phrases, self.cfg.advert_phrases,
-                            self.cfg.fraud_phrases),
-        ]
+                book.known_domains(), self.free_mail, book.council_domains),
+            (reply_to_signal(from_addr, reply_to, self.free_mail),
+             bulk_signal(msg, self.cfg.known_lists),
+             link_signal(msg, html),
+             *phrase_signals(body_text(msg, html), self.cfg.chain_phrases,
+                             self.cfg.advert_phrases, self.cfg.fraud_phrases)))
 
     async def check(self, ctx: MessageContext) -> Report:
         a = await self.assess(ctx)

@@ -1,7 +1,7 @@
 """What the filters that look for words share: confidential markers, access codes, language.
 
 Each reads the message's text once (shared by all three, see :func:`gateway.mime.text.
-message_text`), finds :class:`~gateway.rules.wording.Hit` facts in it and words them into a
+examined_text`), finds :class:`~gateway.rules.wording.Hit` facts in it and words them into a
 :class:`Case`: the findings, the header that marks the message when the policy tags it, and a
 notice for the councillor who sent it. Everything a person reads names what matched and where,
 never the matched secret itself (a password, an NI number). Reading the phrase lists and patterns
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.mime.text import Extraction, message_text
+from gateway.mime.text import Extraction, examined_text
 from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.rules.phrases import PhraseError, phrase_regex
@@ -92,9 +92,13 @@ class TextRuleFilter(ABC):
                      for u in extraction.unreadable if u.too_complex)
 
     async def check(self, ctx: MessageContext) -> Report:
-        extraction = await message_text(ctx)
-        # Matching 10 MB of text takes a noticeable fraction of a second: not on the event loop.
-        case = await in_worker(ctx.size, self.examine, extraction, ctx)
+        # Matching 10 MB of text takes a noticeable fraction of a second: not on the event loop
+        # (in the same visit to a thread as the reading, when the text is read now).
+        extraction, examined = await examined_text(ctx, lambda e: self.examine(e, ctx))
+        if examined is not None:
+            case = examined[0]
+        else:
+            case = await in_worker(ctx.size, self.examine, extraction, ctx)
         beyond = self.too_complex(extraction)
         if case is None:
             return Report(beyond + self.unread(extraction))

@@ -22,13 +22,13 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import cached_property
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from gateway.content import Content
 from gateway.context import parse_message
@@ -46,6 +46,8 @@ from gateway.rules.phrases import word_set
 
 if TYPE_CHECKING:
     from gateway.context import MessageContext
+
+T = TypeVar("T")
 
 __all__ = [
     "Extraction",
@@ -336,20 +338,38 @@ async def extract_async(data: bytes | Message, limits: TextLimits | None = None,
                         size: int | None = None) -> Extraction:
     """Read a message in the reader threads; never takes much longer than ``limits.seconds``.
     ``size`` is the message's size in bytes, when ``data`` is already parsed."""
-    limits = limits or TextLimits()
+    return (await _read(data, limits or TextLimits(), size, None))[0]
+
+
+def _read_job(data: bytes | Message, limits: TextLimits, progress: _Progress,
+              examine: Callable[[Extraction], T] | None) -> tuple[Extraction, T] | None:
+    _collect(data, limits, progress)
+    if examine is None:
+        return None
+    extraction = _result(progress)
+    return extraction, examine(extraction)
+
+
+async def _read(data: bytes | Message, limits: TextLimits, size: int | None,
+                examine: Callable[[Extraction], T] | None
+                ) -> tuple[Extraction, tuple[T] | None]:
+    """The reading and, when it finished in time, ``examine`` of it in the same visit to the
+    reader thread (as a one-tuple; None when it did not run)."""
     large = (len(data) if isinstance(data, bytes) else size or 0) >= LARGE
     progress = _Progress(time.monotonic() + limits.seconds)
     loop = asyncio.get_running_loop()
-    job = loop.run_in_executor(_READERS[large], _collect, data, limits, progress)
+    job = loop.run_in_executor(_READERS[large], _read_job, data, limits, progress, examine)
     try:
         async with asyncio.timeout(limits.seconds + _GRACE):
-            await job
+            done = await job
     except TimeoutError:
         progress.stopped = True
         return _result(progress, Unreadable(progress.place, (
             f"reading it took longer than {limits.seconds:g} seconds; what follows it in the "
-            "message was not checked either")))
-    return _result(progress)
+            "message was not checked either"))), None
+    if done is None:
+        return _result(progress), None
+    return done[0], (done[1],)
 
 
 # One reading per message, shared by the filters that look for words. Keyed by the context
@@ -370,21 +390,28 @@ def _same_message(before: Content, now: Content) -> bool:
 
 async def message_text(ctx: MessageContext, limits: TextLimits | None = None) -> Extraction:
     """The text of the message in ``ctx``, read once and shared by every filter that asks."""
+    return (await examined_text(ctx, None, limits))[0]
+
+
+async def examined_text(ctx: MessageContext, examine: Callable[[Extraction], T] | None,
+                        limits: TextLimits | None = None) -> tuple[Extraction, tuple[T] | None]:
+    """:func:`message_text` and, when the text is read now (and in time), ``examine`` of it,
+    run in the same visit to the reader thread (as a one-tuple; None when it did not run)."""
     limits = limits or TextLimits()
     key = id(ctx)
     with _SHARED_LOCK:
         hit = _SHARED.get(key)
     if hit is not None and hit[1] == limits and _same_message(hit[0], ctx.content):
-        return hit[2]
+        return hit[2], None
     # The message as parsed once for every check (header fields put on top since are the
     # gateway's own record and hold no words to check).
     content = ctx.content
-    result = await extract_async(await ctx.parsed(), limits, size=ctx.size)
+    result, examined = await _read(await ctx.parsed(), limits, ctx.size, examine)
     with _SHARED_LOCK:
         if key not in _SHARED:
             weakref.finalize(ctx, _forget, key)
         _SHARED[key] = (content, limits, result)
-    return result
+    return result, examined
 
 
 def _forget(key: int) -> None:

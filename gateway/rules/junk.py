@@ -22,7 +22,12 @@ from urllib.parse import urlsplit
 from gateway.authcheck import AuthResults, org_domain
 from gateway.mime.html import HtmlReading, read_html
 from gateway.people.senders import SenderBook
-from gateway.rules.lookalike import normalise_domain, resemblance
+from gateway.rules.lookalike import (
+    Resemblance,
+    in_restricted_registry,
+    normalise_domain,
+    resemblance,
+)
 from gateway.rules.wording import one_line
 from gateway.verdicts import Severity
 
@@ -36,7 +41,10 @@ __all__ = [
     "display_name_signal",
     "forged_known_signal",
     "link_signal",
+    "Likeness",
+    "likenesses",
     "lookalike_signal",
+    "lookalike_verdict",
     "own_domain_signal",
     "body_text",
     "html_readings",
@@ -254,34 +262,69 @@ def display_name_signal(from_header: str, book: SenderBook, protected: Iterable[
     return None
 
 
-def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
-                     free_mail: frozenset[str], council: Iterable[str] = (),
-                     vetted: frozenset[str] = frozenset()) -> Signal | None:
-    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co"); ``vetted``
-    the domains that showed they sent the message.
+@dataclass(frozen=True)
+class Likeness:
+    """How one of a message's domains resembles the council's own (``own``) or a domain the
+    council writes to (``other``), before anyone knows whether it showed that it sent the
+    message: worked out from the message alone, so ahead of the DNS checks."""
+
+    role: str  # "sender's", "envelope sender's", "Reply-To"
+    domain: str
+    normalised: str
+    restricted: bool  # in a restricted registry: trusted once it shows it sent the message
+    own: Resemblance | None
+    other: Resemblance | None
+    odd_letters: str
+
+
+def likenesses(domains: Iterable[tuple[str, str]], known: Iterable[str],
+               free_mail: frozenset[str], council: Iterable[str] = ()) -> tuple[Likeness, ...]:
+    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co")."""
+    own = frozenset(council)
+    others = frozenset(known) - own
+    out = []
+    for role, domain in domains:
+        normalised = normalise_domain(domain)
+        out.append(Likeness(role, domain, normalised, in_restricted_registry(normalised),
+                            resemblance(domain, own, free_mail),
+                            resemblance(domain, others, free_mail), _odd_letters(domain)))
+    return tuple(out)
+
+
+def lookalike_verdict(likes: Iterable[Likeness], vetted: frozenset[str] = frozenset()
+                      ) -> Signal | None:
+    """The look-alike signal, once ``vetted`` (the domains that showed they sent the message)
+    is known.
 
     A look-alike of the council's own domain is strong, unless it is only a letter or two away
     from a sender that showed it is who it says (a neighbour with a similar name, on a domain
     anyone can register). A look-alike of a correspondent's is weak on its own: a different
     organisation may have a similar name, or the same one under another ending."""
-    own = frozenset(council)
-    others = frozenset(known) - own
     weak: Signal | None = None
-    for role, domain in domains:
-        shown = normalise_domain(domain) in vetted
-        r = resemblance(domain, own, free_mail, vetted=shown)
+    for like in likes:
+        shown = like.normalised in vetted
+        trusted = shown and like.restricted
+        r = None if trusted else like.own
         if r and not (r.how == "an edit" and shown):
             return Signal("lookalike-domain", STRONG,
-                          f"Looks like phishing: the {role} domain {_visible(domain)} looks like "
-                          f"the council's own {r.target} but is not it.{_odd_letters(domain)}",
-                          Severity.HIGH)
-        r = r or resemblance(domain, others, free_mail, vetted=shown)
+                          f"Looks like phishing: the {like.role} domain {_visible(like.domain)} "
+                          f"looks like the council's own {r.target} but is not it."
+                          f"{like.odd_letters}", Severity.HIGH)
+        r = r or (None if trusted else like.other)
         if weak is None and r:
             weak = Signal("lookalike-domain", LOOKALIKE_POINTS,
-                          f"The {role} domain {_visible(domain)} looks like {r.target}, a domain "
-                          f"the council writes to, but is not it.{_odd_letters(domain)}",
-                          Severity.MEDIUM)
+                          f"The {like.role} domain {_visible(like.domain)} looks like "
+                          f"{r.target}, a domain the council writes to, but is not it."
+                          f"{like.odd_letters}", Severity.MEDIUM)
     return weak
+
+
+def lookalike_signal(domains: Iterable[tuple[str, str]], known: Iterable[str],
+                     free_mail: frozenset[str], council: Iterable[str] = (),
+                     vetted: frozenset[str] = frozenset()) -> Signal | None:
+    """``domains`` are (role, domain) pairs, e.g. ("sender's", "stanion-pc.gov.co"); ``vetted``
+    the domains that showed they sent the message (see :func:`lookalike_verdict`)."""
+    return lookalike_verdict(likenesses(domains, known, free_mail, council), vetted)
 
 
 def reply_to_signal(from_addr: str, reply_to_header: str,

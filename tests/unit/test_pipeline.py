@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 
 import pytest
@@ -251,3 +252,75 @@ def test_header_changes_keep_the_body_buffer() -> None:
     assert out.joined() == b"X-Note: 1\r\nSubject: [Junk] hello\r\nFrom: a@b\r\n\r\n" + body
     assert out.size == len(out.joined())
     assert apply_change(Content(buf), None) == Content(buf)
+
+
+@dataclass
+class Preparing:
+    """A check that works something out ahead (``prepare``) and reports what it was given."""
+
+    name: str
+    seen: list[tuple[str, object]]
+    raises: Exception | None = None
+    wait: threading.Event | None = None
+    stage: Stage = Stage.CHECK
+    timeout: float | None = None
+
+    def prepare(self, ctx: MessageContext) -> str:
+        self.seen.append(("prepare", (threading.get_ident(), ctx._message is not None)))
+        if self.wait is not None:
+            self.wait.wait(10)
+        if self.raises is not None:
+            raise self.raises
+        return f"{self.name} worked out"
+
+    async def check(self, ctx: MessageContext) -> Report:
+        self.seen.append(("check", ctx.prepared(self.name)))
+        return Report()
+
+
+async def test_the_checks_work_out_ahead_in_one_visit_to_a_worker_thread() -> None:
+    seen: list[tuple[str, object]] = []
+    pipe = Pipeline("inbound", [Preparing("a", seen), Fixed("plain", Report()),
+                                Preparing("b", seen)], POLICY)
+    outcome = await pipe.run(_ctx())
+    assert outcome.decision.action is Action.DELIVER
+    (_, (thread_a, parsed_a)), (_, (thread_b, parsed_b)) = seen[:2]
+    assert thread_a == thread_b != threading.get_ident()  # one worker thread, not the loop
+    assert parsed_a and parsed_b  # parsed in that same visit, before either
+    assert seen[2:] == [("check", "a worked out"), ("check", "b worked out")]
+
+
+async def test_what_was_worked_out_on_a_message_since_changed_is_not_used() -> None:
+    seen: list[tuple[str, object]] = []
+    new = Fixed("rewrite", Report(change=Change(new_bytes=b"Subject: other\r\n\r\nnew\r\n")))
+    trace = Fixed("trace", Report(change=Change((("X-Council-Note", "1"),))))
+    pipe = Pipeline("inbound", [Preparing("a", seen), trace, Preparing("b", seen), new,
+                                Preparing("c", seen)], POLICY)
+    await pipe.run(_ctx())
+    # Our own fields on top leave the message the same; new bytes do not.
+    assert [s for s in seen if s[0] == "check"] == [
+        ("check", "a worked out"), ("check", "b worked out"), ("check", None)]
+
+
+async def test_what_working_out_raised_is_met_in_that_checks_turn() -> None:
+    seen: list[tuple[str, object]] = []
+    pipe = Pipeline("outbound", [Preparing("a", seen), Preparing("b", seen, ValueError("x"))],
+                    POLICY)
+    outcome = await pipe.run(_ctx())
+    assert [s[0] for s in seen] == ["prepare", "prepare", "check"]  # a's check ran first
+    assert [(f.filter, f.code) for f in outcome.findings] == [("b", "malformed")]
+    assert outcome.decision.action is Action.REFUSE
+    assert [(s.filter, s.outcome) for s in outcome.steps] == [("a", "ok"), ("b", "malformed")]
+
+
+async def test_working_out_that_never_ends_defers_the_message() -> None:
+    seen: list[tuple[str, object]] = []
+    stuck = threading.Event()
+    pipe = Pipeline("inbound", [Preparing("a", seen, wait=stuck)], POLICY, default_timeout=0.2)
+    try:
+        outcome = await pipe.run(_ctx())
+    finally:
+        stuck.set()
+    assert outcome.decision.action is Action.TEMPFAIL
+    assert [(f.filter, f.code) for f in outcome.findings] == [("pipeline", "check-failed")]
+    assert [s[0] for s in seen] == ["prepare"]  # the check itself never ran

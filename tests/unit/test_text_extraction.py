@@ -8,6 +8,7 @@ import threading
 import zipfile
 from collections.abc import Iterator
 from email.message import Message
+from typing import Any
 
 import pytest
 
@@ -258,15 +259,15 @@ async def test_a_reader_stuck_in_a_library_is_left_behind(
 async def test_one_reading_is_shared_while_only_headers_are_added(
         monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = text.extract_async
+    real = text._read
 
-    async def counting(data: bytes | Message, limits: TextLimits | None = None, *,
-                       size: int | None = None) -> text.Extraction:
+    async def counting(data: bytes | Message, limits: TextLimits, size: int | None,
+                       examine: Any) -> Any:
         nonlocal calls
         calls += 1
-        return await real(data, limits, size=size)
+        return await real(data, limits, size, examine)
 
-    monkeypatch.setattr(text, "extract_async", counting)
+    monkeypatch.setattr(text, "_read", counting)
     data = as_bytes(message_with(subject="one"))
     ctx = MessageContext("m1", "outbound", Envelope("a@stanion-pc.gov.uk", ["b@example.org"]), data)
     first = await message_text(ctx)
