@@ -211,6 +211,7 @@ class Reading:
 
     from_header: str
     lists: bool  # from a mailing list the council reads
+    book: SenderBook  # the senders lists as they were read then
     content: ContentSignals | Exception | None  # None: not read (the sender is known)
 
 
@@ -245,7 +246,7 @@ class JunkFilter:
                 content = self._content_signals(ctx, from_header, from_addr, book)
             except Exception as e:  # raised where the signals are needed, as before
                 content = e
-        return Reading(from_header, lists, content)
+        return Reading(from_header, lists, book, content)
 
     async def assess(self, ctx: MessageContext) -> Assessment:
         # Reading the message (its From, its HTML, every phrase) is CPU work: done in the
@@ -258,7 +259,7 @@ class JunkFilter:
             self.resolver, data=ctx.content, client_ip=ctx.client_address,
             mail_from=ctx.envelope.mail_from, helo=ctx.client_helo, from_domain=from_domain,
             deadline=self.cfg.auth_deadline)
-        book = load_book(self.senders, self.council_domains)
+        book = reading.book  # read in the worker: its files' times are looked up off the loop
         blocked = blocked_signal(book, from_addr, ctx.envelope.mail_from)
         if blocked:
             return Assessment(auth, from_addr, False, (blocked,), True)
