@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import authres
 import authres.dmarc
+import idna
 
 from gateway.authcheck.dkim import DkimResult, verify_dkim
 from gateway.authcheck.dmarc import DmarcResult, aligned, check_dmarc, org_domain
@@ -104,29 +105,53 @@ async def authenticate(resolver: Resolver, *, data: bytes | Content, client_ip: 
 
 
 def _reason(text: str) -> str:
-    return re.sub(r'["\\\r\n]', "", text)[:120]
+    return re.sub(r'["\\\r\n]', "", a_labels(text))[:120]
+
+
+def _label(label: str) -> str:
+    if label.isascii():
+        return label
+    try:
+        return idna.alabel(idna.uts46_remap(label, std3_rules=False)).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        return label
+
+
+def a_labels(text: str) -> str:
+    """``text`` with the labels of its domains written as DNS has them (xn--...): the field is
+    ASCII, and a "?" in place of a letter would tell a reader nothing."""
+    if text.isascii():
+        return text
+
+    def word(m: re.Match[str]) -> str:
+        if text.startswith("@", m.end()):
+            return m.group(0)  # a mailbox's own name (ré@...): it has no DNS form
+        return ".".join(_label(x) for x in m.group(0).split("."))
+
+    return re.sub(r"[^\s\"'(),;:<>@\[\]/=]+", word, text)
 
 
 def header_value(authserv_id: str, results: AuthResults) -> str:
-    """The value of our Authentication-Results field (RFC 8601)."""
+    """The value of our Authentication-Results field (RFC 8601), in ASCII."""
     parts: list[authres.core.AuthenticationResult] = []
     spf = results.spf
     spf_kw = {"reason": _reason(spf.reason)} if spf.reason else {}
     if spf.identity == "helo":
-        parts.append(authres.SPFAuthenticationResult(result=spf.result, smtp_helo=spf.domain,
-                                                     **spf_kw))
+        parts.append(authres.SPFAuthenticationResult(
+            result=spf.result, smtp_helo=a_labels(spf.domain), **spf_kw))
     else:
         parts.append(authres.SPFAuthenticationResult(
-            result=spf.result, smtp_mailfrom=spf.domain or "unknown", **spf_kw))
+            result=spf.result, smtp_mailfrom=a_labels(spf.domain) or "unknown", **spf_kw))
     if not results.dkim:
         parts.append(authres.DKIMAuthenticationResult(result="none"))
     for d in results.dkim:
         kw = {"reason": _reason(d.reason)} if d.reason else {}
-        parts.append(authres.DKIMAuthenticationResult(result=d.result, header_d=d.domain or None,
-                                                      header_s=d.selector or None, **kw))
+        parts.append(authres.DKIMAuthenticationResult(
+            result=d.result, header_d=a_labels(d.domain) or None, header_s=d.selector or None,
+            **kw))
     dm = results.dmarc
     dm_kw = {"reason": _reason(dm.reason)} if dm.reason else {}
     parts.append(authres.dmarc.DMARCAuthenticationResult(
-        result=dm.result, header_from=dm.domain or "unknown", **dm_kw))
+        result=dm.result, header_from=a_labels(dm.domain) or "unknown", **dm_kw))
     header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=parts)
     return str(header).split(":", 1)[1].strip()

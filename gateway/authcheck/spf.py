@@ -34,6 +34,8 @@ import ipaddress
 import time
 from dataclasses import dataclass
 
+import idna
+
 from gateway.authcheck.resolver import DnsLookup, DnsTempError
 from gateway.authcheck.spf_record import (
     DOMAIN_LETTERS,
@@ -238,6 +240,11 @@ async def check_spf(resolver: DnsLookup, client_ip: str, mail_from: str, helo: s
     local, _, domain = sender.rpartition("@")
     domain = domain.lower()
     domain = domain[:-1] if domain.endswith(".") else domain
+    if not domain.isascii():  # an SMTPUTF8 sender's domain: DNS has it as A-labels (RFC 8616)
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError):
+            pass  # not a domain: said so below
     sender = f"{local or 'postmaster'}@{domain}"
     try:
         ip = ipaddress.ip_address(client_ip.split("%")[0])

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.authcheck import AuthResults, header_value
+from gateway.authcheck import AuthResults, a_labels, header_value
 from gateway.authcheck.dkim import DkimResult
 from gateway.authcheck.dmarc import (
     DmarcRecord,
@@ -301,3 +301,14 @@ async def test_the_header_still_reads_as_before():
     value = header_value("mx.council.example", AuthResults(NOTHING, (), dm, "news.bank.example"))
     assert value.startswith("mx.council.example;")
     assert "dmarc=fail" in value and "header.from=news.bank.example" in value
+
+
+async def test_a_domain_in_other_letters_is_written_as_dns_has_it() -> None:
+    # The field is ASCII: "stan?on-pc.gov.uk" would tell a reader nothing.
+    dm = await check_dmarc(FakeTxt({}), "stanіon-pc.gov.uk", NOTHING, [])
+    value = header_value("mx.council.example", AuthResults(NOTHING, (), dm, "stanіon-pc.gov.uk"))
+    assert value.isascii() and "?" not in value, value
+    assert "header.from=xn--stanon-pc-y9h.gov.uk" in value
+    # and in a reason, such as a look-up that timed out (the "_dmarc" label is left as it is)
+    assert (a_labels("_dmarc.stanіon-pc.gov.uk TXT timed out; ré@exämple.org")
+            == "_dmarc.xn--stanon-pc-y9h.gov.uk TXT timed out; ré@xn--exmple-cua.org")

@@ -1028,3 +1028,14 @@ def test_explanation_letters_are_refused_in_domain_specs():
         expand("%{c}", CTX4, "email.example.com")
     assert expand("%{c} %{C}", CTX6, "x", letters="slodiphvcrt", spaces=True) == (
         "2001:db8::cb01 2001%3Adb8%3A%3Acb01")
+
+
+async def test_an_smtputf8_senders_domain_is_checked_as_dns_has_it() -> None:
+    # RFC 8616: the domain of a sender such as ré@exämple.org is looked up as A-labels.
+    zone: Zone = {"xn--exmple-cua.org": [TXT("v=spf1 ip4:192.0.2.9 -all")]}
+    dns = FakeDns(zone)
+    got = await check_spf(dns, "192.0.2.9", "ré@exämple.org", "h.example.com")
+    assert (got.result, got.domain) == ("pass", "xn--exmple-cua.org")
+    assert dns.asked == [("xn--exmple-cua.org", "TXT")]
+    wrong = await check_spf(FakeDns(zone), "192.0.2.10", "ré@EXÄMPLE.org", "h.example.com")
+    assert wrong.result == "fail"
