@@ -75,6 +75,8 @@ def _fields(header_lines: list[bytes]) -> list[bytes]:
 
 
 _FIELD_NAME = re.compile(rb"([!-9;-~]{1,40})[ \t]*:")
+# How the email package's parser tells a header line from the first line of the body.
+_HEADER_LINE = re.compile(rb"From |[!-9;-~]*:|[ \t]")
 
 
 def _longest(fields: list[bytes], limits: MimeLimits,
@@ -101,6 +103,16 @@ def _multipart_boundary(fields: list[bytes]) -> bytes | None:
             if b:
                 return (b.group(1) or b.group(2)).strip()
     return None
+
+
+def _message_type(fields: list[bytes]) -> bytes:
+    """The part's declared type if it is one of message/*, lower case; otherwise b""."""
+    for f in fields:
+        m = _CONTENT_TYPE.match(f)
+        if m:
+            value = m.group(1).strip().lower()
+            return value.split(b";", 1)[0].strip() if value.startswith(b"message/") else b""
+    return b""
 
 
 def _is_text(fields: list[bytes]) -> bool:
@@ -194,6 +206,11 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     field: tuple[int, int, str] = (0, 0, "")
     in_headers = True
     counting = False  # in the body of a text part
+    status = False  # in a delivery report's body: header blocks, as the email package reads it
+    # Messages attached as message/rfc822 are entities nested in the part that holds them: how
+    # many are open at each depth of multiparts (the email package parses each one, headers and
+    # parts, as it parses the message).
+    inner = [0]
     header: list[bytes] = []
     at, end = 0, len(data)
     boundaries = _BoundaryLines(data, stack)
@@ -206,6 +223,10 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 text += line_at - at
                 if stop and text > stop.max_text:
                     break
+            if status:
+                header_bytes += line_at - at
+                if stop and header_bytes > stop.max_header:
+                    break
             if line_at == end:
                 break
             at = line_at
@@ -217,12 +238,16 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
         at = m.end()
         stripped = line.rstrip(b"\r\n")
         if in_headers:
-            if stripped:
+            if stripped and _HEADER_LINE.match(stripped):
                 header.append(stripped)
                 header_bytes += len(line)
                 if stop and header_bytes > stop.max_header:
                     break
                 continue
+            # A blank line ends the header block; so does a line that is neither a field nor
+            # a continuation, which the email package reads as the body's first line.
+            if stripped:
+                at = m.start()
             in_headers = False
             fields = _fields(header)
             header = []
@@ -230,36 +255,53 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             if stop and field[0] > field[1] > 0:
                 break
             boundary = _multipart_boundary(fields)
+            kind = b"" if boundary is not None else _message_type(fields)
+            counting = status = False
             if boundary is not None:
                 stack.append(boundary)
+                inner.append(0)
                 boundaries.opened_or_closed()
-                depth = max(depth, len(stack))
+            elif kind and kind != b"message/delivery-status":
+                inner[-1] += 1  # an attached message: its own header block follows
+                parts += 1
+                in_headers = True
+            elif kind:
+                status = True
             else:
                 counting = _is_text(fields)
+            depth = max(depth, len(stack) + sum(inner))
             if stop and (parts > stop.max_parts or depth > stop.max_depth):
                 break
+            if in_headers:
+                continue
             if not stack:  # a message of one part: the rest is its body
                 text += end - at if counting else 0
+                header_bytes += end - at if status else 0
                 break
             continue
         for level in range(len(stack) - 1, -1, -1):
             b = stack[level]
             if stripped == b"--" + b + b"--" or stripped.rstrip() == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
+                del inner[level + 1:]
                 boundaries.opened_or_closed()
-                counting = False
+                counting = status = False
                 break
             if stripped.rstrip() == b"--" + b:
                 if level + 1 < len(stack):
                     del stack[level + 1:]
                     boundaries.opened_or_closed()
+                del inner[level + 2:]
+                inner[level + 1] = 0  # messages attached in the part before are over
                 parts += 1
                 in_headers = True  # the next lines are the new part's header block
-                counting = False
+                counting = status = False
                 break
         else:
             if counting:
                 text += len(line)
+            if status:
+                header_bytes += len(line)
         if not stack:
             break  # after the outermost multipart's end nothing counts (nor opens again)
     if header:  # the data ended inside a header block

@@ -108,3 +108,40 @@ def test_html_nested_deeper_than_the_parser_reads_is_said_to_be() -> None:
     deep = read_html("<div>" * 300 + "hidden" + "</div>" * 300)
     assert deep.too_deep and "hidden" not in deep.text
     assert not read_html("<div>" * 100 + "seen" + "</div>" * 100).too_deep
+
+
+def attached(message: bytes) -> bytes:
+    return multipart(b"Content-Type: text/plain\r\n\r\nsee attached\r\n",
+                     b"Content-Type: message/rfc822\r\n\r\n" + message)
+
+
+def test_an_attached_messages_header_fields_are_measured() -> None:
+    # The email package parses an attached message's header as it parses the message's own,
+    # and the word checks read its Subject.
+    inner = b"From: x@example.org\r\nSubject: s" + b"\r\n x" * 40_000 + b"\r\n\r\nbody\r\n"
+    assert too_complex(measure(attached(inner)), MimeLimits()) == (
+        "its Subject header field is longer than 64 KiB, too long to check safely")
+
+
+def test_an_attached_messages_parts_and_nesting_count() -> None:
+    parts = b"".join(b"--i\r\nContent-Type: text/plain\r\n\r\nx\r\n" for _ in range(1100))
+    inner = b'Content-Type: multipart/mixed; boundary="i"\r\n\r\n' + parts + b"--i--\r\n"
+    assert measure(attached(inner)).parts == 1 + 2 + 1 + 1100
+    chain = b"Subject: at the bottom\r\n\r\nhello\r\n"
+    for _ in range(25):  # forwarded, and forwarded again, 25 times
+        chain = b"Content-Type: message/rfc822\r\n\r\n" + chain
+    c = measure(HEAD + chain)
+    assert (c.parts, c.depth, c.text) == (26, 25, 7)
+    assert too_complex(c, MimeLimits()) == (
+        "its parts are nested more than 20 deep, too deep to check safely")
+
+
+def test_the_header_block_ends_where_the_email_package_ends_it() -> None:
+    # A line that is neither a field nor a continuation is the first line of the body.
+    c = measure(b"Subject: s\r\nhello there\r\nmore\r\n")
+    assert (c.text, c.header) == (len(b"hello there\r\nmore\r\n"), len(b"Subject: s\r\n"))
+    # A delivery report's body is header blocks to the email package: counted as such.
+    report = b"Content-Type: message/delivery-status\r\n\r\n" + b"X-Status: 5.0.0\r\n" * 20_000
+    assert too_complex(measure(multipart(report)), MimeLimits()) == (
+        "its header fields (its own and its parts') are longer than 256 KiB together, too long "
+        "to check safely")
