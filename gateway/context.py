@@ -32,17 +32,26 @@ class _ReadingPolicy(email.policy.EmailPolicy):
     ``EmailMessage.get()`` parses the field anew on every call, and the checks (and the email
     package's own walk over the parts) ask for ``Content-Type`` and friends a dozen times a
     message: a third of the checks' time on ordinary mail. Parsed fields are immutable, and the
-    same values recur from message to message, so they are shared; long values (rare, and a
-    sender's to choose) are not kept."""
+    same values recur from message to message, so they are shared. Long values (rare, and a
+    sender's to choose) are kept only a little while, few at a time: long enough for the
+    checks of one message to read each once (a From of 8 KiB can take the parser half a
+    second); the longest, only ever read as plain text, are not kept."""
 
     def header_fetch_parse(self, name: str, value: str) -> Any:
-        if hasattr(value, "name") or len(value) > 512:
+        if hasattr(value, "name") or len(value) > 8 * 1024:
             return super().header_fetch_parse(name, value)
+        if len(value) > 512:
+            return _parsed_long_field(self, name, value)
         return _parsed_field(self, name, value)
 
 
 @functools.lru_cache(maxsize=4096)
 def _parsed_field(policy: email.policy.EmailPolicy, name: str, value: str) -> Any:
+    return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed_long_field(policy: email.policy.EmailPolicy, name: str, value: str) -> Any:
     return email.policy.EmailPolicy.header_fetch_parse(policy, name, value)
 
 

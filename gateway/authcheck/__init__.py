@@ -105,16 +105,22 @@ async def authenticate(resolver: Resolver, *, data: bytes | Content, client_ip: 
 
 
 def _reason(text: str) -> str:
-    return re.sub(r'["\\\r\n]', "", a_labels(text))[:120]
+    # Quoted by the field's writer; a ";" would still read as the start of another result.
+    return re.sub(r'["\\\r\n;]|[^\x20-\x7e]', "?", a_labels(text))[:120]
+
+
+def _value(text: str) -> str:
+    """A property's value (a domain, a mailbox), never more than one token of the field."""
+    return re.sub(r'[^\x21-\x7e]|[;"\\()]', "?", a_labels(text))
 
 
 def _label(label: str) -> str:
     if label.isascii():
         return label
     try:
-        return idna.alabel(idna.uts46_remap(label, std3_rules=False)).decode("ascii")
+        return idna.alabel(label).decode("ascii")
     except (idna.IDNAError, UnicodeError):
-        return label
+        return label  # no DNS form: shown as "?" where the field is written
 
 
 def a_labels(text: str) -> str:
@@ -124,9 +130,13 @@ def a_labels(text: str) -> str:
         return text
 
     def word(m: re.Match[str]) -> str:
-        if text.startswith("@", m.end()):
-            return m.group(0)  # a mailbox's own name (ré@...): it has no DNS form
-        return ".".join(_label(x) for x in m.group(0).split("."))
+        if m.group(0).isascii() or text.startswith("@", m.end()):
+            return m.group(0)  # ASCII already, or a mailbox's own name (ré@...: no DNS form)
+        try:  # UTS 46 first: it also makes the other alphabets' full stops dots
+            mapped = idna.uts46_remap(m.group(0), std3_rules=False)
+        except (idna.IDNAError, UnicodeError):
+            mapped = m.group(0)
+        return ".".join(_label(x) for x in mapped.split("."))
 
     return re.sub(r"[^\s\"'(),;:<>@\[\]/=]+", word, text)
 
@@ -138,20 +148,20 @@ def header_value(authserv_id: str, results: AuthResults) -> str:
     spf_kw = {"reason": _reason(spf.reason)} if spf.reason else {}
     if spf.identity == "helo":
         parts.append(authres.SPFAuthenticationResult(
-            result=spf.result, smtp_helo=a_labels(spf.domain), **spf_kw))
+            result=spf.result, smtp_helo=_value(spf.domain), **spf_kw))
     else:
         parts.append(authres.SPFAuthenticationResult(
-            result=spf.result, smtp_mailfrom=a_labels(spf.domain) or "unknown", **spf_kw))
+            result=spf.result, smtp_mailfrom=_value(spf.domain) or "unknown", **spf_kw))
     if not results.dkim:
         parts.append(authres.DKIMAuthenticationResult(result="none"))
     for d in results.dkim:
         kw = {"reason": _reason(d.reason)} if d.reason else {}
         parts.append(authres.DKIMAuthenticationResult(
-            result=d.result, header_d=a_labels(d.domain) or None, header_s=d.selector or None,
+            result=d.result, header_d=_value(d.domain) or None, header_s=_value(d.selector) or None,
             **kw))
     dm = results.dmarc
     dm_kw = {"reason": _reason(dm.reason)} if dm.reason else {}
     parts.append(authres.dmarc.DMARCAuthenticationResult(
-        result=dm.result, header_from=a_labels(dm.domain) or "unknown", **dm_kw))
+        result=dm.result, header_from=_value(dm.domain) or "unknown", **dm_kw))
     header = authres.AuthenticationResultsHeader(authserv_id=authserv_id, results=parts)
     return str(header).split(":", 1)[1].strip()

@@ -12,14 +12,15 @@ a message is over, in words.
 
 from __future__ import annotations
 
+import email.message
 import re
 from dataclasses import dataclass
 
 __all__ = ["Complexity", "MimeLimits", "measure", "too_complex"]
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\n|\r|$)")
-_BOUNDARY = re.compile(rb'boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))', re.I)
 _CONTENT_TYPE = re.compile(rb"^content-type\s*:(.*)$", re.I | re.S)
+_EOL = re.compile(rb"[\r\n]")
 _ATTACHMENT = re.compile(rb"^content-disposition\s*:\s*attachment", re.I)
 _TEXT_TYPE = re.compile(rb"^\s*text/(?:plain|html)\s*(?:;|$)", re.I)
 
@@ -44,6 +45,7 @@ class MimeLimits:
     max_text: int = 8 * MIB  # bytes of text the checks read
     max_field: int = 64 * KIB  # bytes of one header field, its folded lines together
     max_header: int = 256 * KIB  # bytes of the header blocks, the message's and its parts'
+    max_nested_lines: int = 8_000_000  # lines times the multiparts open around each
 
     @property
     def max_structured(self) -> int:
@@ -60,6 +62,12 @@ class Complexity:
     # the longest field for its kind (see :data:`STRUCTURED`), as how far over its limit it is:
     # (bytes, limit, its name); limit 0 when no field was measured against one
     field: tuple[int, int, str] = (0, 0, "")
+    # the sum of the squares of the lengths of the fields of STRUCTURED: what reading them all
+    # costs the email package, at most what the longest one allowed costs
+    structured: int = 0
+    # lines, each counted once for every multipart open around it: the email package's parser
+    # tests every line against every open multipart's boundary, in Python
+    nested_lines: int = 0
 
 
 def _fields(header_lines: list[bytes]) -> list[bytes]:
@@ -94,25 +102,41 @@ def _longest(fields: list[bytes], limits: MimeLimits,
     return best
 
 
-def _multipart_boundary(fields: list[bytes]) -> bytes | None:
-    """The boundary a header block declares for a multipart, or None."""
-    for field in fields:
-        m = _CONTENT_TYPE.match(field)
-        if m and m.group(1).strip().lower().startswith(b"multipart/"):
-            b = _BOUNDARY.search(m.group(1))
-            if b:
-                return (b.group(1) or b.group(2)).strip()
+def _content_type(fields: list[bytes]) -> bytes | None:
+    """The value of the block's first Content-Type field (the one the email package reads)."""
+    for f in fields:
+        m = _CONTENT_TYPE.match(f)
+        if m:
+            return m.group(1)
     return None
+
+
+def _structured_cost(fields: list[bytes]) -> int:
+    cost = 0
+    for f in fields:
+        if len(f) > 64:  # shorter ones cost next to nothing
+            m = _FIELD_NAME.match(f)
+            if m and m.group(1).lower() in STRUCTURED:
+                cost += len(f) ** 2
+    return cost
+
+
+def _multipart_boundary(fields: list[bytes]) -> bytes | None:
+    """The boundary a header block declares for a multipart, as the email package reads it
+    (quoted, or in RFC 2231 pieces), or None."""
+    value = _content_type(fields)
+    if value is None or not value.strip().lower().startswith(b"multipart/"):
+        return None
+    probe = email.message.Message()  # compat32: its parameter reading is the package's own
+    probe["Content-Type"] = value.decode("latin-1").strip()
+    boundary = probe.get_boundary()
+    return boundary.encode("latin-1", "replace") if boundary else None
 
 
 def _message_type(fields: list[bytes]) -> bytes:
     """The part's declared type if it is one of message/*, lower case; otherwise b""."""
-    for f in fields:
-        m = _CONTENT_TYPE.match(f)
-        if m:
-            value = m.group(1).strip().lower()
-            return value.split(b";", 1)[0].strip() if value.startswith(b"message/") else b""
-    return b""
+    value = (_content_type(fields) or b"").strip().lower()
+    return value.split(b";", 1)[0].strip() if value.startswith(b"message/") else b""
 
 
 def _is_text(fields: list[bytes]) -> bool:
@@ -120,8 +144,8 @@ def _is_text(fields: list[bytes]) -> bool:
     it declares no type) or text/html, not an attachment."""
     if any(_ATTACHMENT.match(f) for f in fields):
         return False
-    types = [m.group(1) for f in fields if (m := _CONTENT_TYPE.match(f))]
-    return not types or bool(_TEXT_TYPE.match(types[0]))
+    value = _content_type(fields)
+    return value is None or bool(_TEXT_TYPE.match(value))
 
 
 class _BoundaryLines:
@@ -144,6 +168,7 @@ class _BoundaryLines:
         self.skipped = 0
         self.made = 0
         self.prefixes: tuple[bytes, ...] = ()
+        self.exact: frozenset[bytes] = frozenset()
         self.pattern: re.Pattern[bytes] | None = None
         self.changed = True
 
@@ -153,12 +178,25 @@ class _BoundaryLines:
     def _refresh(self) -> None:
         self.changed = False
         self.prefixes = tuple(b"--" + b for b in self.stack)
+        self.exact = frozenset((*self.prefixes, *(p + b"--" for p in self.prefixes)))
         self.pattern = None
         if (self.skipped > self.MANY and self.made < self.EXPRESSIONS
                 and len(self.stack) <= self.DEEPEST):
             self.made += 1
             self.pattern = re.compile(
-                rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack)) + rb")")
+                rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack))
+                + rb")(?:--)?[ \t]*(?=[\r\n]|\Z)")
+
+    def is_boundary(self, line: bytes) -> bool:
+        """Whether ``line`` (without its line end) is an open multipart's boundary line: the
+        email package allows spaces and tabs after it, nothing else."""
+        if self.changed:
+            self._refresh()
+        return line.rstrip(b" \t") in self.exact
+
+    def _whole(self, line_at: int) -> bool:
+        eol = _EOL.search(self.data, line_at)
+        return self.is_boundary(self.data[line_at:eol.start() if eol else len(self.data)])
 
     def next_from(self, at: int) -> int:
         """The first such line at or after ``at`` (a line's start); ``len(data)`` if none."""
@@ -168,7 +206,8 @@ class _BoundaryLines:
         if self.pattern is not None:
             return self._search(at - 1)  # from the end of the line before
         line_at = at if data.startswith(b"--", at) else self._dash_line(at)
-        while line_at < end and not data.startswith(self.prefixes, line_at):
+        while line_at < end and not (data.startswith(self.prefixes, line_at)
+                                     and self._whole(line_at)):
             self.skipped += 1
             if self.skipped == self.MANY + 1:
                 self._refresh()
@@ -203,6 +242,8 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     stack: list[bytes] = []  # open multiparts' boundaries, outermost first
     parts, depth, text = 1, 0, 0
     header_bytes = 0
+    lines = 0  # lines, each counted once for every multipart open around it
+    structured = 0  # the sum of the squares of the lengths of the fields read as addresses ...
     field: tuple[int, int, str] = (0, 0, "")
     in_headers = True
     counting = False  # in the body of a text part
@@ -219,13 +260,15 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             # A body's lines matter only where one may be a boundary: jump there (an
             # attachment's base64, or a text of lines like "--", is not read line by line).
             line_at = boundaries.next_from(at)
+            lines += data.count(b"\n", at, line_at) * len(stack)
             if counting:
                 text += line_at - at
                 if stop and text > stop.max_text:
                     break
-            if status:
+            if status:  # each block is an entity; its fields count as header bytes
                 header_bytes += line_at - at
-                if stop and header_bytes > stop.max_header:
+                parts += data.count(b"\n\r\n", at, line_at) + data.count(b"\n\n", at, line_at)
+                if stop and (header_bytes > stop.max_header or parts > stop.max_parts):
                     break
             if line_at == end:
                 break
@@ -236,23 +279,29 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
         if not line:
             break
         at = m.end()
+        lines += len(stack)
+        if stop and lines > stop.max_nested_lines:
+            break
         stripped = line.rstrip(b"\r\n")
         if in_headers:
-            if stripped and _HEADER_LINE.match(stripped):
+            if stripped and _HEADER_LINE.match(stripped) and not (
+                    stack and stripped.startswith(b"--") and boundaries.is_boundary(stripped)):
                 header.append(stripped)
                 header_bytes += len(line)
                 if stop and header_bytes > stop.max_header:
                     break
                 continue
             # A blank line ends the header block; so does a line that is neither a field nor
-            # a continuation, which the email package reads as the body's first line.
+            # a continuation, which the email package reads as the body's first line, and an
+            # open multipart's boundary line, which ends the part wherever it comes.
             if stripped:
                 at = m.start()
             in_headers = False
             fields = _fields(header)
             header = []
             field = _longest(fields, limits, field)
-            if stop and field[0] > field[1] > 0:
+            structured += _structured_cost(fields)
+            if stop and (field[0] > field[1] > 0 or structured > stop.max_structured ** 2):
                 break
             boundary = _multipart_boundary(fields)
             kind = b"" if boundary is not None else _message_type(fields)
@@ -281,13 +330,13 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             continue
         for level in range(len(stack) - 1, -1, -1):
             b = stack[level]
-            if stripped == b"--" + b + b"--" or stripped.rstrip() == b"--" + b + b"--":
+            if stripped.rstrip(b" \t") == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
                 del inner[level + 1:]
                 boundaries.opened_or_closed()
                 counting = status = False
                 break
-            if stripped.rstrip() == b"--" + b:
+            if stripped.rstrip(b" \t") == b"--" + b:
                 if level + 1 < len(stack):
                     del stack[level + 1:]
                     boundaries.opened_or_closed()
@@ -306,7 +355,8 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             break  # after the outermost multipart's end nothing counts (nor opens again)
     if header:  # the data ended inside a header block
         field = _longest(_fields(header), limits, field)
-    return Complexity(parts, depth, text, header_bytes, field)
+        structured += _structured_cost(_fields(header))
+    return Complexity(parts, depth, text, header_bytes, field, structured, lines)
 
 
 def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
@@ -323,6 +373,11 @@ def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
     if length > limit > 0:
         return (f"its {name} header field is longer than {_size(limit)}, too long to check "
                 "safely")
+    if c.structured > limits.max_structured ** 2:
+        return ("its fields read as addresses or parameters (From, To, Content-Type ...) are "
+                "too long together to check safely")
+    if c.nested_lines > limits.max_nested_lines:
+        return ("it has too many lines inside parts nested in other parts to check safely")
     if c.header > limits.max_header:
         return (f"its header fields (its own and its parts') are longer than "
                 f"{_size(limits.max_header)} together, too long to check safely")

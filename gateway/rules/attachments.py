@@ -21,6 +21,7 @@ from email.parser import BytesParser
 
 import filetype
 
+from gateway.mime.limits import MimeLimits, measure, too_complex
 from gateway.mime.payload import decoded_payload
 from gateway.rules.wording import display_name
 
@@ -256,7 +257,14 @@ class _Walk:
         if rules.look_inside_archives and _is_zip(data) and content_family(data) == "zip":
             self.archive(shown, data, depth + 1, top or shown)
         elif extension_of(name) == "eml" and depth < rules.max_depth:
-            self.message(_parse(data), depth + 1)
+            # Measured as the message itself was before it is parsed (a forwarded message
+            # can be built to take the parser minutes).
+            why = too_complex(measure(data, _LIMITS), _LIMITS)
+            if why:
+                self.add(Danger("archive-limits", shown,
+                                f"the attached message {shown} cannot be checked: {why}"))
+            else:
+                self.message(_parse(data), depth + 1)
 
     def archive(self, shown: str, data: bytes, depth: int, top: str) -> None:
         rules = self.rules
@@ -325,6 +333,9 @@ class _Walk:
             data = decoded_payload(part) or b""
             shown = display_name(name) or f"(unnamed {part.get_content_type()} part)"
             self.file(name, part.get_content_type(), data, shown, depth)
+
+
+_LIMITS = MimeLimits()
 
 
 def _parse(data: bytes) -> EmailMessage:

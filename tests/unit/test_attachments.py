@@ -323,3 +323,17 @@ def test_reply_names_a_few_files_and_counts_the_rest() -> None:
     assert decision.text.endswith("(and 2 more)") and len(found.findings) == 5
     assert all(f"f{i}.exe" in decision.text for i in range(3)) and "f3.exe" not in decision.text
     assert len(decision.because) == 5  # the audit log and the quarantine keep them all
+
+
+def test_an_attached_message_too_complex_to_parse_is_not_parsed() -> None:
+    # The measure saw only its base64; the parser would have spent seconds on its header.
+    inner = (b"From: a@example.org\r\nSubject: x\r\nContent-Disposition: " + b"(x)" * 4000
+             + b"\r\n\r\nbody\r\n")
+    [danger] = inspect_file("forwarded.eml", inner, RULES, from_outside=True,
+                            content_type="message/rfc822")
+    assert danger.rule == "archive-limits"
+    assert danger.text == ("the attached message forwarded.eml cannot be checked: its "
+                           "Content-Disposition header field is longer than 8 KiB, too long "
+                           "to check safely")
+    ordinary = b"From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n"
+    assert inspect_file("forwarded.eml", ordinary, RULES, from_outside=True) == []

@@ -11,6 +11,7 @@ from gateway.authcheck import AuthResults, a_labels, header_value
 from gateway.authcheck.dkim import DkimResult
 from gateway.authcheck.dmarc import (
     DmarcRecord,
+    DmarcResult,
     aligned,
     check_dmarc,
     discover,
@@ -312,3 +313,13 @@ async def test_a_domain_in_other_letters_is_written_as_dns_has_it() -> None:
     # and in a reason, such as a look-up that timed out (the "_dmarc" label is left as it is)
     assert (a_labels("_dmarc.stanіon-pc.gov.uk TXT timed out; ré@exämple.org")
             == "_dmarc.xn--stanon-pc-y9h.gov.uk TXT timed out; ré@xn--exmple-cua.org")
+
+
+@pytest.mark.parametrize("domain", ["bücher.example。de", "x" * 70 + "ü.de", "a\u200db.de",
+                                    "😀.de", "[a;dkim=pass]", 'a"; spf=pass'])
+def test_the_field_stays_ascii_and_one_result_a_check(domain: str) -> None:
+    dm = DmarcResult("none", domain, "none", f"no record at _dmarc.{domain}")
+    value = header_value("mx.council.example", AuthResults(NOTHING, (), dm, domain))
+    assert value.isascii(), value
+    results = [r.strip().split("=")[0] for r in value.split(";")[1:]]
+    assert results == ["spf", "dkim", "dmarc"], value

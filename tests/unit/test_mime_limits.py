@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.context import parse_message
 from gateway.mime.html import Link, read_html
 from gateway.mime.limits import Complexity, MimeLimits, measure, too_complex
 
@@ -145,3 +146,50 @@ def test_the_header_block_ends_where_the_email_package_ends_it() -> None:
     assert too_complex(measure(multipart(report)), MimeLimits()) == (
         "its header fields (its own and its parts') are longer than 256 KiB together, too long "
         "to check safely")
+
+
+def _email_parts(data: bytes) -> int:
+    return sum(1 for _ in parse_message(data).walk())
+
+
+def _many(head: bytes, n: int = 30, close: bytes = b"--b--\r\n") -> bytes:
+    return (HEAD + head + b"\r\n\r\n" + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n" * n
+            + close)
+
+
+@pytest.mark.parametrize("data", [
+    _many(b"Content-Type: multipart/mixed; boundary*0=b"),  # RFC 2231 pieces
+    _many(b'Content-Type: multipart/mixed; x="boundary=fake"; boundary=b'),  # a decoy
+    _many(b"Content-Type: multipart/mixed; boundary=b", close=b"--b--\x0b\r\n"),
+    # only the first Content-Type counts: here the message is an attached message
+    HEAD + b"Content-Type: message/rfc822\r\nContent-Type: multipart/mixed; boundary=never"
+    b"\r\n\r\n" + _many(b"Content-Type: multipart/mixed; boundary=b"),
+    # a boundary line ends a part even inside its header block
+    HEAD + b'Content-Type: multipart/mixed; boundary="b:"\r\n\r\n'
+    + b"--b:\r\nContent-Type: text/plain\r\n" * 30 + b"--b:--\r\n",
+    # each block of a delivery report is an entity
+    multipart(b"Content-Type: message/delivery-status\r\n\r\n" + b"A: 1\r\n\r\n" * 30),
+])
+def test_the_measure_counts_the_parts_the_email_package_makes(data: bytes) -> None:
+    assert measure(data).parts >= _email_parts(data) > 25
+
+
+def test_fields_read_as_addresses_or_parameters_are_limited_together() -> None:
+    parts = [b"Content-Type: text/plain\r\nContent-Disposition: attachment; x=" + b"y" * 4000
+             + b"\r\n\r\nz\r\n"] * 5
+    assert too_complex(measure(multipart(*parts[:4])), MimeLimits()) is None  # 4 × 4 KB²
+    assert too_complex(measure(multipart(*parts)), MimeLimits()) == (
+        "its fields read as addresses or parameters (From, To, Content-Type ...) are too long "
+        "together to check safely")
+
+
+def test_lines_inside_deeply_nested_parts_are_limited() -> None:
+    head, tail = b"", b""
+    for level in range(20):
+        head += b'Content-Type: multipart/mixed; boundary="n%d"\r\n\r\n--n%d\r\n' % (level, level)
+        tail = b"--n%d--\r\n" % level + tail
+    data = HEAD + head + b"Content-Type: text/plain\r\n\r\n" + b"x\r\n" * 500_000 + tail
+    c = measure(data)
+    assert c.nested_lines > 20 * 500_000 and c.text == 1_500_000
+    assert too_complex(c, MimeLimits()) == (
+        "it has too many lines inside parts nested in other parts to check safely")
