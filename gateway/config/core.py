@@ -53,7 +53,7 @@ class GatewayConfig:
     max_parts: int = 1000  # MIME parts a message may have to be checked
     max_depth: int = 20  # how deep its multiparts may nest
     max_text_size: int = 8 * 1024 * 1024  # bytes of body text (plain and HTML) it may have
-    max_header_field: int = 64 * 1024  # bytes of one header field (an eighth for From, To ...)
+    max_header_field: int = 64 * 1024  # bytes of one header field (half for From, To ...)
     max_header_size: int = 256 * 1024  # bytes of its header fields, its parts' included
     session_lifetime: float = 3600.0
     filter_timeout: float = 120.0

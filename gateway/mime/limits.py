@@ -12,17 +12,16 @@ a message is over, in words.
 
 from __future__ import annotations
 
-import email.message
 import re
 from dataclasses import dataclass
+from email.message import EmailMessage
 
 __all__ = ["Complexity", "MimeLimits", "measure", "too_complex"]
 
 _LINE = re.compile(rb"[^\r\n]*(?:\r\n|\n|\r|$)")
 _CONTENT_TYPE = re.compile(rb"^content-type\s*:(.*)$", re.I | re.S)
 _EOL = re.compile(rb"[\r\n]")
-_ATTACHMENT = re.compile(rb"^content-disposition\s*:\s*attachment", re.I)
-_TEXT_TYPE = re.compile(rb"^\s*text/(?:plain|html)\s*(?:;|$)", re.I)
+_DISPOSITION = re.compile(rb"^content-disposition\s*:(.*)$", re.I | re.S)
 
 
 MIB = 1024 * 1024
@@ -50,7 +49,13 @@ class MimeLimits:
     @property
     def max_structured(self) -> int:
         """Bytes of one field of :data:`STRUCTURED` (From, To, Content-Type ...)."""
-        return self.max_field // 8
+        return self.max_field // 2
+
+    @property
+    def structured_budget(self) -> int:
+        """What all the fields of :data:`STRUCTURED` may cost together: the sum of each one's
+        length times its tokens (see :func:`_structured_cost`)."""
+        return (self.max_field // 8) ** 2
 
 
 @dataclass(frozen=True)
@@ -62,12 +67,26 @@ class Complexity:
     # the longest field for its kind (see :data:`STRUCTURED`), as how far over its limit it is:
     # (bytes, limit, its name); limit 0 when no field was measured against one
     field: tuple[int, int, str] = (0, 0, "")
-    # the sum of the squares of the lengths of the fields of STRUCTURED: what reading them all
-    # costs the email package, at most what the longest one allowed costs
+    # what reading the fields of STRUCTURED costs the email package: the sum of each one's
+    # length times its tokens (a field of nothing but quotes or brackets costs the most)
     structured: int = 0
     # lines, each counted once for every multipart open around it: the email package's parser
     # tests every line against every open multipart's boundary, in Python
     nested_lines: int = 0
+
+    def plus(self, other: Complexity) -> Complexity:
+        """Both together, as if one message held the other's parts too."""
+        return _plus(self, other)
+
+
+def _plus(a: Complexity, b: Complexity) -> Complexity:
+    return Complexity(a.parts + b.parts, max(a.depth, b.depth), a.text + b.text,
+                      a.header + b.header, max(a.field, b.field, key=_over),
+                      a.structured + b.structured, a.nested_lines + b.nested_lines)
+
+
+def _over(field: tuple[int, int, str]) -> float:
+    return field[0] / field[1] if field[1] else 0.0
 
 
 def _fields(header_lines: list[bytes]) -> list[bytes]:
@@ -92,7 +111,7 @@ def _longest(fields: list[bytes], limits: MimeLimits,
     """The field furthest over (or nearest to) its limit, this block's or ``so_far``."""
     best = so_far
     for f in fields:
-        if len(f) * 8 < limits.max_structured:
+        if len(f) * 32 < limits.max_field:
             continue  # far under either limit: not worth a look at its name
         m = _FIELD_NAME.match(f)
         name = m.group(1).lower() if m else b""
@@ -102,13 +121,9 @@ def _longest(fields: list[bytes], limits: MimeLimits,
     return best
 
 
-def _content_type(fields: list[bytes]) -> bytes | None:
-    """The value of the block's first Content-Type field (the one the email package reads)."""
-    for f in fields:
-        m = _CONTENT_TYPE.match(f)
-        if m:
-            return m.group(1)
-    return None
+# What the email package's parser of addresses and parameters splits on: it copies the rest
+# of the value at each of them, so a field costs it about its length times their number.
+_TOKEN_CHARS = b'()<>@,;:\\".[]=/ \t'
 
 
 def _structured_cost(fields: list[bytes]) -> int:
@@ -117,35 +132,44 @@ def _structured_cost(fields: list[bytes]) -> int:
         if len(f) > 64:  # shorter ones cost next to nothing
             m = _FIELD_NAME.match(f)
             if m and m.group(1).lower() in STRUCTURED:
-                cost += len(f) ** 2
+                cost += len(f) * (len(f) - len(f.translate(None, _TOKEN_CHARS)))
     return cost
 
 
-def _multipart_boundary(fields: list[bytes]) -> bytes | None:
-    """The boundary a header block declares for a multipart, as the email package reads it
-    (quoted, or in RFC 2231 pieces), or None."""
-    value = _content_type(fields)
-    if value is None or not value.strip().lower().startswith(b"multipart/"):
-        return None
-    probe = email.message.Message()  # compat32: its parameter reading is the package's own
-    probe["Content-Type"] = value.decode("latin-1").strip()
-    boundary = probe.get_boundary()
-    return boundary.encode("latin-1", "replace") if boundary else None
+@dataclass(frozen=True)
+class _Part:
+    content_type: str  # as the email package reads it, e.g. "text/plain" when none is given
+    boundary: bytes | None
+    attachment: bool
 
 
-def _message_type(fields: list[bytes]) -> bytes:
-    """The part's declared type if it is one of message/*, lower case; otherwise b""."""
-    value = (_content_type(fields) or b"").strip().lower()
-    return value.split(b";", 1)[0].strip() if value.startswith(b"message/") else b""
+def _read_part(fields: list[bytes], *, in_digest: bool) -> _Part:
+    """What the email package makes of a header block's Content-Type and Content-Disposition:
+    read by the same code with the same policy (encoded words, comments, RFC 2231 pieces,
+    quoting), so the measure cannot be told one thing while the parser is told another. The
+    fields are short by now: longer ones have already made the message too complex."""
+    from gateway.context import READING_POLICY  # the context imports this module's users
 
-
-def _is_text(fields: list[bytes]) -> bool:
-    """Whether a part with this header block is text the checks read: text/plain (also when
-    it declares no type) or text/html, not an attachment."""
-    if any(_ATTACHMENT.match(f) for f in fields):
-        return False
-    value = _content_type(fields)
-    return value is None or bool(_TEXT_TYPE.match(value))
+    probe = EmailMessage(policy=READING_POLICY)
+    if in_digest:
+        probe.set_default_type("message/rfc822")
+    for name, pattern in (("Content-Type", _CONTENT_TYPE), ("Content-Disposition", _DISPOSITION)):
+        for f in fields:
+            m = pattern.match(f)
+            if m:
+                value = m.group(1).decode("ascii", "surrogateescape")
+                # Stored as the parser stores a field it reads, and so read the same way.
+                probe._headers.append(  # type: ignore[attr-defined]
+                    READING_POLICY.header_source_parse([f"{name}:{value}"]))
+                break
+    try:
+        ctype = probe.get_content_type()
+        boundary = probe.get_boundary() if probe.get_content_maintype() == "multipart" else None
+        attachment = probe.get_content_disposition() == "attachment"
+    except Exception:  # what the parser cannot read it does not act on either
+        return _Part("text/plain", None, False)
+    return _Part(ctype, boundary.encode("ascii", "surrogateescape") if boundary else None,
+                 attachment)
 
 
 class _BoundaryLines:
@@ -154,11 +178,11 @@ class _BoundaryLines:
     stopped, so no byte is searched twice: ``bytes.find`` for lines starting "--" (the last
     place each of "\\n--" and "\\r--" was found is kept, so one that never comes is looked for
     once), then a check of what follows. Past many "--" lines that are not boundaries, one
-    expression of the boundaries skips them in C instead, made anew when the multiparts open
-    or close, but only so many times a message (a sender can make them open and close)."""
+    expression of the boundaries skips them in C instead, one for each set of open multiparts
+    (kept, so a sender who opens and closes the same ones again costs nothing more)."""
 
     MANY = 1000  # "--" lines that are not boundaries before an expression is worth making
-    EXPRESSIONS = 64  # expressions made for one message at most
+    EXPRESSIONS = 2048  # expressions made for one message at most (more than max_parts)
     DEEPEST = 32  # open multiparts an expression covers at most
 
     def __init__(self, data: bytes, stack: list[bytes]):
@@ -166,7 +190,7 @@ class _BoundaryLines:
         self.stack = stack  # the measure's own list, changed in place as parts open and close
         self.found = {b"\n--": -1, b"\r--": -1}
         self.skipped = 0
-        self.made = 0
+        self.made: dict[tuple[bytes, ...], re.Pattern[bytes]] = {}
         self.prefixes: tuple[bytes, ...] = ()
         self.exact: frozenset[bytes] = frozenset()
         self.pattern: re.Pattern[bytes] | None = None
@@ -180,12 +204,13 @@ class _BoundaryLines:
         self.prefixes = tuple(b"--" + b for b in self.stack)
         self.exact = frozenset((*self.prefixes, *(p + b"--" for p in self.prefixes)))
         self.pattern = None
-        if (self.skipped > self.MANY and self.made < self.EXPRESSIONS
-                and len(self.stack) <= self.DEEPEST):
-            self.made += 1
-            self.pattern = re.compile(
-                rb"[\r\n]--(?:" + b"|".join(map(re.escape, self.stack))
-                + rb")(?:--)?[ \t]*(?=[\r\n]|\Z)")
+        key = tuple(self.stack)
+        if self.skipped > self.MANY and len(key) <= self.DEEPEST:
+            self.pattern = self.made.get(key)
+            if self.pattern is None and len(self.made) < self.EXPRESSIONS:
+                self.pattern = self.made[key] = re.compile(
+                    rb"[\r\n]--(?:" + b"|".join(map(re.escape, key))
+                    + rb")(?:--)?[ \t]*(?=[\r\n]|\Z)")
 
     def is_boundary(self, line: bytes) -> bool:
         """Whether ``line`` (without its line end) is an open multipart's boundary line: the
@@ -243,7 +268,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     parts, depth, text = 1, 0, 0
     header_bytes = 0
     lines = 0  # lines, each counted once for every multipart open around it
-    structured = 0  # the sum of the squares of the lengths of the fields read as addresses ...
+    structured = 0  # what the fields read as addresses or parameters cost together
     field: tuple[int, int, str] = (0, 0, "")
     in_headers = True
     counting = False  # in the body of a text part
@@ -252,6 +277,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     # many are open at each depth of multiparts (the email package parses each one, headers and
     # parts, as it parses the message).
     inner = [0]
+    digests: list[bool] = []  # for each open multipart: is it a digest (parts default to messages)
     header: list[bytes] = []
     at, end = 0, len(data)
     boundaries = _BoundaryLines(data, stack)
@@ -301,23 +327,24 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             header = []
             field = _longest(fields, limits, field)
             structured += _structured_cost(fields)
-            if stop and (field[0] > field[1] > 0 or structured > stop.max_structured ** 2):
+            if stop and (field[0] > field[1] > 0 or structured > stop.structured_budget):
                 break
-            boundary = _multipart_boundary(fields)
-            kind = b"" if boundary is not None else _message_type(fields)
+            part = _read_part(fields, in_digest=bool(digests) and digests[-1])
             counting = status = False
-            if boundary is not None:
-                stack.append(boundary)
+            if part.boundary is not None:
+                stack.append(part.boundary)
+                digests.append(part.content_type == "multipart/digest")
                 inner.append(0)
                 boundaries.opened_or_closed()
-            elif kind and kind != b"message/delivery-status":
+            elif part.content_type == "message/delivery-status":
+                status = True
+            elif part.content_type.startswith("message/"):
                 inner[-1] += 1  # an attached message: its own header block follows
                 parts += 1
                 in_headers = True
-            elif kind:
-                status = True
             else:
-                counting = _is_text(fields)
+                counting = (part.content_type in ("text/plain", "text/html")
+                            and not part.attachment)
             depth = max(depth, len(stack) + sum(inner))
             if stop and (parts > stop.max_parts or depth > stop.max_depth):
                 break
@@ -332,6 +359,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             b = stack[level]
             if stripped.rstrip(b" \t") == b"--" + b + b"--":
                 del stack[level:]  # this multipart (and any left open inside it) ends
+                del digests[level:]
                 del inner[level + 1:]
                 boundaries.opened_or_closed()
                 counting = status = False
@@ -339,6 +367,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             if stripped.rstrip(b" \t") == b"--" + b:
                 if level + 1 < len(stack):
                     del stack[level + 1:]
+                    del digests[level + 1:]
                     boundaries.opened_or_closed()
                 del inner[level + 2:]
                 inner[level + 1] = 0  # messages attached in the part before are over
@@ -373,9 +402,9 @@ def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
     if length > limit > 0:
         return (f"its {name} header field is longer than {_size(limit)}, too long to check "
                 "safely")
-    if c.structured > limits.max_structured ** 2:
+    if c.structured > limits.structured_budget:
         return ("its fields read as addresses or parameters (From, To, Content-Type ...) are "
-                "too long together to check safely")
+                "too intricate to check safely")
     if c.nested_lines > limits.max_nested_lines:
         return ("it has too many lines inside parts nested in other parts to check safely")
     if c.header > limits.max_header:

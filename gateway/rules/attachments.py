@@ -21,7 +21,7 @@ from email.parser import BytesParser
 
 import filetype
 
-from gateway.mime.limits import MimeLimits, measure, too_complex
+from gateway.mime.limits import Complexity, MimeLimits, measure, too_complex
 from gateway.mime.payload import decoded_payload
 from gateway.rules.wording import display_name
 
@@ -241,6 +241,9 @@ class _Walk:
     from_outside: bool
     budget: int  # bytes of archive content we may still decompress
     dangers: list[Danger] = field(default_factory=list)
+    # the attached messages (.eml) measured so far, added up: together they may be no more
+    # complex than one message (a zip can hold a thousand of them)
+    attached: Complexity = field(default_factory=lambda: Complexity(0, 0))
 
     def add(self, danger: Danger | None) -> bool:
         if danger is not None:
@@ -259,10 +262,15 @@ class _Walk:
         elif extension_of(name) == "eml" and depth < rules.max_depth:
             # Measured as the message itself was before it is parsed (a forwarded message
             # can be built to take the parser minutes).
-            why = too_complex(measure(data, _LIMITS), _LIMITS)
-            if why:
+            one = measure(data, _LIMITS)
+            self.attached = was = self.attached.plus(one)
+            if why := too_complex(one, _LIMITS):
                 self.add(Danger("archive-limits", shown,
                                 f"the attached message {shown} cannot be checked: {why}"))
+            elif why := too_complex(was, _LIMITS):
+                self.add(Danger("archive-limits", shown,
+                                f"the attached messages, {shown} among them, cannot be checked "
+                                f"together: {why.replace('it has', 'they have')}"))
             else:
                 self.message(_parse(data), depth + 1)
 

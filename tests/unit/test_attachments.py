@@ -3,7 +3,9 @@ from trusted sources, "if in any doubt - do not open"; Kirkham rule 14)."""
 
 from __future__ import annotations
 
+import io
 import os
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -332,8 +334,22 @@ def test_an_attached_message_too_complex_to_parse_is_not_parsed() -> None:
     [danger] = inspect_file("forwarded.eml", inner, RULES, from_outside=True,
                             content_type="message/rfc822")
     assert danger.rule == "archive-limits"
-    assert danger.text == ("the attached message forwarded.eml cannot be checked: its "
-                           "Content-Disposition header field is longer than 8 KiB, too long "
-                           "to check safely")
+    assert danger.text == ("the attached message forwarded.eml cannot be checked: its fields "
+                           "read as addresses or parameters (From, To, Content-Type ...) are "
+                           "too intricate to check safely")
     ordinary = b"From: a@example.org\r\nSubject: x\r\n\r\nbody\r\n"
     assert inspect_file("forwarded.eml", ordinary, RULES, from_outside=True) == []
+
+
+def test_attached_messages_together_are_no_more_complex_than_one() -> None:
+    one = (b"From: a@example.org\r\nSubject: x\r\nContent-Disposition: attachment; "
+           + b"a=b; " * 800 + b"\r\n\r\nbody\r\n")  # under every limit on its own
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for i in range(30):
+            zf.writestr(f"note{i}.eml", one)
+    dangers = inspect_file("notes.zip", archive.getvalue(), RULES, from_outside=True)
+    assert dangers and {d.rule for d in dangers} == {"archive-limits"}
+    assert dangers[0].text.startswith("the attached messages, note6.eml (inside notes.zip) "
+                                      "among them, cannot be checked together: ")
+    assert len(dangers) == 30 - 6  # the first six were read
