@@ -3,11 +3,13 @@
 Parsing a message with 50,000 parts or a multipart nested 1,000 deep takes the ``email`` package
 minutes (or its recursion limit), and reading the words of tens of megabytes of text holds a
 CPU for seconds; such mail is not a council's. :func:`measure` walks the boundary lines once,
-without recursion and without building anything, counting the parts, their nesting, the
-bytes of the text the checks read (text/plain and text/html parts that are not attachments, as
-sent: decoded, they are no longer) and of the header fields, and finding the longest field (the
-``email`` package's header parser is slow on long ones). :func:`too_complex` says which limit
-a message is over, in words.
+without recursion and without building the message, counting the parts (attached messages
+too), their nesting, the bytes of the text the checks read (text/plain and text/html parts
+that are not attachments, as sent: decoded, they are no longer) and of the header fields, and
+finding the longest field (the ``email`` package's header parser is slow on long ones). What
+each part's type and boundary are it asks the ``email`` package, field by field, so that it
+reads the message as the parser will. :func:`too_complex` says which limit a message is over,
+in words.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ MIB = 1024 * 1024
 KIB = 1024
 
 # The fields the email package reads as addresses, dates, ids or parameters: its parser of
-# these takes time that grows with the square of a value's length (a From of 16 KB of comments
-# took a second), so they are held to a shorter limit than fields read as plain text.
+# these takes time that grows with a value's length times its tokens (a From of 16 KB of
+# comments took a second), so they are held to a shorter limit than fields read as plain text,
+# and limited together.
 STRUCTURED = frozenset({
     b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc", b"date", b"message-id",
     b"mime-version", b"content-type", b"content-disposition", b"content-transfer-encoding",
