@@ -14,6 +14,7 @@ in words.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from email.message import EmailMessage
@@ -149,30 +150,40 @@ class _Part:
 def _read_part(fields: list[bytes], *, in_digest: bool) -> _Part:
     """What the email package makes of a header block's Content-Type and Content-Disposition:
     read by the same code with the same policy (encoded words, comments, RFC 2231 pieces,
-    quoting), so the measure cannot be told one thing while the parser is told another. The
-    fields are short by now: longer ones have already made the message too complex."""
+    quoting), so the measure cannot be told one thing while the parser is told another."""
+    ctype = disposition = None
+    for f in fields:
+        if ctype is None and (m := _CONTENT_TYPE.match(f)):
+            ctype = m.group(1)
+        elif disposition is None and (m := _DISPOSITION.match(f)):
+            disposition = m.group(1)
+    if len(ctype or b"") + len(disposition or b"") > 512:  # rare: not worth keeping
+        return _part_of.__wrapped__(ctype, disposition, in_digest)
+    return _part_of(ctype, disposition, in_digest)
+
+
+@functools.lru_cache(maxsize=1024)
+def _part_of(ctype: bytes | None, disposition: bytes | None, in_digest: bool) -> _Part:
+    # The fields are short by now: longer ones have already made the message too complex.
     from gateway.context import READING_POLICY  # the context imports this module's users
 
     probe = EmailMessage(policy=READING_POLICY)
     if in_digest:
         probe.set_default_type("message/rfc822")
-    for name, pattern in (("Content-Type", _CONTENT_TYPE), ("Content-Disposition", _DISPOSITION)):
-        for f in fields:
-            m = pattern.match(f)
-            if m:
-                value = m.group(1).decode("ascii", "surrogateescape")
-                # Stored as the parser stores a field it reads, and so read the same way.
-                probe._headers.append(  # type: ignore[attr-defined]
-                    READING_POLICY.header_source_parse([f"{name}:{value}"]))
-                break
+    for name, value in (("Content-Type", ctype), ("Content-Disposition", disposition)):
+        if value is not None:
+            text = value.decode("ascii", "surrogateescape")
+            # Stored as the parser stores a field it reads, and so read the same way.
+            probe._headers.append(  # type: ignore[attr-defined]
+                READING_POLICY.header_source_parse([f"{name}:{text}"]))
     try:
-        ctype = probe.get_content_type()
+        content_type = probe.get_content_type()
         boundary = probe.get_boundary() if probe.get_content_maintype() == "multipart" else None
         attachment = probe.get_content_disposition() == "attachment"
     except Exception:  # what the parser cannot read it does not act on either
         return _Part("text/plain", None, False)
-    return _Part(ctype, boundary.encode("ascii", "surrogateescape") if boundary else None,
-                 attachment)
+    return _Part(content_type,
+                 boundary.encode("ascii", "surrogateescape") if boundary else None, attachment)
 
 
 class _BoundaryLines:
