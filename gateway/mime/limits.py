@@ -292,6 +292,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     # parts, as it parses the message).
     inner = [0]
     digests: list[bool] = []  # for each open multipart: is it a digest (parts default to messages)
+    in_digest = False  # the header block being read is of a part of a digest
     header: list[bytes] = []
     at, end = 0, len(data)
     boundaries = _BoundaryLines(data, stack)
@@ -343,7 +344,8 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
             structured += _structured_cost(fields)
             if stop and (field[0] > field[1] > 0 or structured > stop.structured_budget):
                 break
-            part = _read_part(fields, in_digest=bool(digests) and digests[-1])
+            part = _read_part(fields, in_digest=in_digest)
+            in_digest = False
             counting = status = False
             if part.boundary is not None:
                 stack.append(part.boundary)
@@ -387,6 +389,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 inner[level + 1] = 0  # messages attached in the part before are over
                 parts += 1
                 in_headers = True  # the next lines are the new part's header block
+                in_digest = digests[level]
                 counting = status = False
                 break
         else:

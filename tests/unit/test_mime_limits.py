@@ -199,3 +199,13 @@ def test_lines_inside_deeply_nested_parts_are_limited() -> None:
     assert c.nested_lines > 20 * 500_000 and c.text == 1_500_000
     assert too_complex(c, MimeLimits()) == (
         "it has too many lines inside parts nested in other parts to check safely")
+
+
+def test_a_digests_parts_are_attached_messages_but_not_their_own_parts() -> None:
+    # A part of a multipart/digest with no Content-Type is a message (RFC 2046 5.1.5); the
+    # message inside it is not in the digest, even when its header block is empty.
+    data = (b"Subject: s\r\nContent-Type: multipart/digest; boundary=b\r\n\r\n"
+            b"--b\r\nnot a header line\r\nmore\r\n"
+            b"--b\r\n\r\nFrom: x@example.org\r\nSubject: inner\r\n\r\nbody\r\n--b--\r\n")
+    c = measure(data)
+    assert (c.parts, c.depth) == (_email_parts(data), 2) == (5, 2)
