@@ -29,7 +29,7 @@ from gateway.assembly import (
 )
 from gateway.config import Config  # noqa: E402
 from gateway.context import Envelope, MessageContext  # noqa: E402
-from gateway.mime.text import extract_async  # noqa: E402
+from gateway.mime.reading import extract_async  # noqa: E402
 from tests.documents import (  # noqa: E402
     DOCX,
     XLSX,

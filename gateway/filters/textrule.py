@@ -1,6 +1,6 @@
 """What the filters that look for words share: confidential markers, access codes, language.
 
-Each reads the message's text once (shared by all three, see :func:`gateway.mime.text.
+Each reads the message's text once (shared by all three, see :func:`gateway.mime.reading.
 examined_text`), finds :class:`~gateway.rules.wording.Hit` facts in it and words them into a
 :class:`Case`: the findings, the header that marks the message when the policy tags it, and a
 notice for the councillor who sent it. Everything a person reads names what matched and where,
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from gateway.config import Section
 from gateway.context import MessageContext
-from gateway.mime.text import Extraction, examined_text
+from gateway.mime.reading import examined_text
+from gateway.mime.text import Extraction
 from gateway.mime.workers import in_worker
 from gateway.pipeline import Stage
 from gateway.rules.phrases import PhraseError, phrase_regex

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from gateway.context import Envelope, MessageContext
-from gateway.mime import documents, text
+from gateway.mime import documents, reading
 from gateway.mime.documents import DocumentLimits, html_to_text
-from gateway.mime.text import TextLimits, attachment_kind, extract, extract_async, message_text
+from gateway.mime.reading import extract_async, message_text
+from gateway.mime.text import TextLimits, attachment_kind, extract
 from tests.documents import (
     DOCX,
     ODT,
@@ -233,7 +234,7 @@ def stuck_pdf_reader(monkeypatch: pytest.MonkeyPatch) -> Iterator[threading.Even
 
 async def test_a_reader_stuck_in_a_library_is_left_behind(
         stuck_pdf_reader: threading.Event, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(text, "_GRACE", 0.1)
+    monkeypatch.setattr(reading, "_GRACE", 0.1)
     msg = message_with(body="personal data first\n",
                        attachments=(("stuck.pdf", make_pdf("x"), "application/pdf"),))
     loop_ticks = 0
@@ -259,7 +260,7 @@ async def test_a_reader_stuck_in_a_library_is_left_behind(
 async def test_one_reading_is_shared_while_only_headers_are_added(
         monkeypatch: pytest.MonkeyPatch) -> None:
     calls = 0
-    real = text._read
+    real = reading._read
 
     async def counting(data: bytes | Message, limits: TextLimits, size: int | None,
                        examine: Any) -> Any:
@@ -267,7 +268,7 @@ async def test_one_reading_is_shared_while_only_headers_are_added(
         calls += 1
         return await real(data, limits, size, examine)
 
-    monkeypatch.setattr(text, "_read", counting)
+    monkeypatch.setattr(reading, "_read", counting)
     data = as_bytes(message_with(subject="one"))
     ctx = MessageContext("m1", "outbound", Envelope("a@stanion-pc.gov.uk", ["b@example.org"]), data)
     first = await message_text(ctx)
