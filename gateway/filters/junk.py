@@ -28,7 +28,6 @@ from gateway.mime.workers import in_worker
 from gateway.people.senders import SenderBook, SendersConfig, load_book
 from gateway.pipeline import Stage
 from gateway.rules.junk import (
-    Likeness,
     Signal,
     address_of,
     attachment_names,
@@ -37,14 +36,17 @@ from gateway.rules.junk import (
     blocked_signal,
     body_text,
     bulk_signal,
-    display_name_signal,
     forged_known_signal,
     html_readings,
-    likenesses,
     link_signal,
-    lookalike_verdict,
     own_domain_signal,
     reads_list,
+)
+from gateway.rules.junk_names import (
+    Likeness,
+    display_name_signal,
+    likenesses,
+    lookalike_verdict,
     reply_to_signal,
 )
 from gateway.rules.junk_phrases import phrase_signals

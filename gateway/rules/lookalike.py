@@ -1,7 +1,7 @@
 """Whether a domain imitates one the council knows: the skeleton a reader sees (Unicode UTS 39
 confusables folded, hyphens dropped), small edits of the registered name, the same council named
 another way, another ending on the same name, or the known domain or name worn inside another.
-Pure functions; the junk signal that uses them is :func:`gateway.rules.junk.lookalike_signal`.
+Pure functions; the junk signal that uses them is :func:`gateway.rules.junk_names.lookalike_signal`.
 
 What is *not* a look-alike, because a reader would be right to trust it:
 

@@ -31,12 +31,14 @@ from gateway.rules.junk import (
     blocked_signal,
     body_text,
     bulk_signal,
-    display_name_signal,
     forged_known_signal,
     link_signal,
-    lookalike_signal,
     own_domain_signal,
     reads_list,
+)
+from gateway.rules.junk_names import (
+    display_name_signal,
+    lookalike_signal,
     reply_to_signal,
 )
 from gateway.rules.junk_phrases import phrase_signals
