@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 
+from gateway.context import READING_POLICY
 from gateway.mime.boundaries import BoundaryLines
 
 __all__ = ["Complexity", "MimeLimits", "measure", "too_complex"]
@@ -166,8 +167,6 @@ def _read_part(fields: list[bytes], *, in_digest: bool) -> _Part:
 @functools.lru_cache(maxsize=1024)
 def _part_of(ctype: bytes | None, disposition: bytes | None, in_digest: bool) -> _Part:
     # The fields are short by now: longer ones have already made the message too complex.
-    from gateway.context import READING_POLICY  # the context imports this module's users
-
     probe = EmailMessage(policy=READING_POLICY)
     if in_digest:
         probe.set_default_type("message/rfc822")
