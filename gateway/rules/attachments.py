@@ -244,6 +244,7 @@ class _Walk:
     # the attached messages (.eml) measured so far, added up: together they may be no more
     # complex than one message (a zip can hold a thousand of them)
     attached: Complexity = field(default_factory=lambda: Complexity(0, 0))
+    attached_over: bool = False  # the attached messages together are past the limits
 
     def add(self, danger: Danger | None) -> bool:
         if danger is not None:
@@ -262,15 +263,18 @@ class _Walk:
         elif extension_of(name) == "eml" and depth < rules.max_depth:
             # Measured as the message itself was before it is parsed (a forwarded message
             # can be built to take the parser minutes).
+            if self.attached_over:
+                return  # said once, for the first one over
             one = measure(data, _LIMITS)
             self.attached = was = self.attached.plus(one)
             if why := too_complex(one, _LIMITS):
                 self.add(Danger("archive-limits", shown,
                                 f"the attached message {shown} cannot be checked: {why}"))
             elif why := too_complex(was, _LIMITS):
+                self.attached_over = True
                 self.add(Danger("archive-limits", shown,
-                                f"the attached messages, {shown} among them, cannot be checked "
-                                f"together: {why.replace('it has', 'they have')}"))
+                                f"the attached messages, {shown} and those after it, cannot be "
+                                f"checked together: {why.replace('it has', 'they have')}"))
             else:
                 self.message(_parse(data), depth + 1)
 

@@ -349,7 +349,7 @@ def test_attached_messages_together_are_no_more_complex_than_one() -> None:
         for i in range(30):
             zf.writestr(f"note{i}.eml", one)
     dangers = inspect_file("notes.zip", archive.getvalue(), RULES, from_outside=True)
-    assert dangers and {d.rule for d in dangers} == {"archive-limits"}
-    assert dangers[0].text.startswith("the attached messages, note6.eml (inside notes.zip) "
-                                      "among them, cannot be checked together: ")
-    assert len(dangers) == 30 - 6  # the first six were read
+    [danger] = dangers  # said once, not once for each of the 24 after the sixth
+    assert danger.rule == "archive-limits"
+    assert danger.text.startswith("the attached messages, note6.eml (inside notes.zip) and "
+                                  "those after it, cannot be checked together: ")
