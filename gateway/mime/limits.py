@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 
 from gateway.context import READING_POLICY
 from gateway.mime.boundaries import BoundaryLines
@@ -79,6 +79,8 @@ class Complexity:
     # lines, each counted once for every multipart open around it: the email package's parser
     # tests every line against every open multipart's boundary, in Python
     nested_lines: int = 0
+    # a boundary that mail programs read in different ways (see _read_part)
+    ambiguous: bool = False
 
     def plus(self, other: Complexity) -> Complexity:
         """Both together, as if one message held the other's parts too."""
@@ -88,7 +90,8 @@ class Complexity:
 def _plus(a: Complexity, b: Complexity) -> Complexity:
     return Complexity(a.parts + b.parts, max(a.depth, b.depth), a.text + b.text,
                       a.header + b.header, max(a.field, b.field, key=_over),
-                      a.structured + b.structured, a.nested_lines + b.nested_lines)
+                      a.structured + b.structured, a.nested_lines + b.nested_lines,
+                      a.ambiguous or b.ambiguous)
 
 
 def _over(field: tuple[int, int, str]) -> float:
@@ -147,6 +150,7 @@ class _Part:
     content_type: str  # as the email package reads it, e.g. "text/plain" when none is given
     boundary: bytes | None
     attachment: bool
+    ambiguous: bool = False  # its boundary reads differently to older mail programs
 
 
 def _read_part(fields: list[bytes], *, in_digest: bool) -> _Part:
@@ -182,8 +186,14 @@ def _part_of(ctype: bytes | None, disposition: bytes | None, in_digest: bool) ->
         attachment = probe.get_content_disposition() == "attachment"
     except Exception:  # what the parser cannot read it does not act on either
         return _Part("text/plain", None, False)
+    # A boundary with a comment in it, or written as an encoded word, is read one way here and
+    # another by a mail program that reads parameters as older software does: what the checks
+    # see as parts, the recipient's program may see as one, or the other way round.
+    older = Message()
+    older["Content-Type"] = (ctype or b"").decode("ascii", "surrogateescape").strip()
     return _Part(content_type,
-                 boundary.encode("ascii", "surrogateescape") if boundary else None, attachment)
+                 boundary.encode("ascii", "surrogateescape") if boundary else None, attachment,
+                 boundary is not None and older.get_boundary() != boundary)
 
 
 def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
@@ -195,6 +205,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     parts, depth, text = 1, 0, 0
     header_bytes = 0
     lines = 0  # lines, each counted once for every multipart open around it
+    ambiguous = False
     structured = 0  # what the fields read as addresses or parameters cost together
     field: tuple[int, int, str] = (0, 0, "")
     in_headers = True
@@ -259,6 +270,10 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
                 break
             part = _read_part(fields, in_digest=in_digest)
             in_digest = False
+            if part.ambiguous:
+                ambiguous = True
+                if stop:
+                    break
             counting = status = False
             if part.boundary is not None:
                 stack.append(part.boundary)
@@ -315,7 +330,7 @@ def measure(data: bytes, stop: MimeLimits | None = None) -> Complexity:
     if header:  # the data ended inside a header block
         field = _longest(_fields(header), limits, field)
         structured += _structured_cost(_fields(header))
-    return Complexity(parts, depth, text, header_bytes, field, structured, lines)
+    return Complexity(parts, depth, text, header_bytes, field, structured, lines, ambiguous)
 
 
 def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
@@ -335,6 +350,9 @@ def too_complex(c: Complexity, limits: MimeLimits) -> str | None:
     if c.structured > limits.structured_budget:
         return ("its fields read as addresses or parameters (From, To, Content-Type ...) are "
                 "too intricate to check safely")
+    if c.ambiguous:
+        return ("its parts' boundary is written so that mail programs read it in different "
+                "ways, so it cannot be checked safely")
     if c.nested_lines > limits.max_nested_lines:
         return ("it has too many lines inside parts nested in other parts to check safely")
     if c.header > limits.max_header:

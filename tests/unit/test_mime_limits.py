@@ -209,3 +209,15 @@ def test_a_digests_parts_are_attached_messages_but_not_their_own_parts() -> None
             b"--b\r\n\r\nFrom: x@example.org\r\nSubject: inner\r\n\r\nbody\r\n--b--\r\n")
     c = measure(data)
     assert (c.parts, c.depth) == (_email_parts(data), 2) == (5, 2)
+
+
+@pytest.mark.parametrize("boundary", [b"(c)b", b'"b" (c)', b'"=?utf-8?q?b?="'])
+def test_a_boundary_mail_programs_read_differently_is_too_complex(boundary: bytes) -> None:
+    # The email package reads "b"; a program reading parameters as older ones do, the whole
+    # text: a blocked attachment behind "--(c)b" lines would be one part to the checks.
+    data = _many(b"Content-Type: multipart/mixed; boundary=" + boundary, n=3)
+    assert too_complex(measure(data), MimeLimits()) == (
+        "its parts' boundary is written so that mail programs read it in different ways, so "
+        "it cannot be checked safely")
+    assert too_complex(measure(_many(b'Content-Type: multipart/mixed; boundary="b"', n=3)),
+                       MimeLimits()) is None
